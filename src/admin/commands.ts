@@ -1,0 +1,82 @@
+import type { AppContext } from "../context.ts";
+import { migrate } from "../db/migrate.ts";
+import * as projects from "../modules/projects/service.ts";
+
+/**
+ * Operator commands. The CLI runs them directly on the database when no server is running,
+ * and through the running server's loopback admin API when one is (embedded PGlite allows a
+ * single process); either way the same function runs, so results are identical.
+ */
+export class CommandError extends Error {
+  override name = "CommandError";
+}
+
+type Args = Record<string, unknown>;
+type Command = (ctx: AppContext, args: Args) => Promise<unknown>;
+
+function text(args: Args, name: string, required: boolean): string | undefined {
+  const value = args[name];
+  if (value === undefined || value === null || value === "") {
+    if (required) throw new CommandError(`--${name.replace(/_/g, "-")} is required`);
+    return undefined;
+  }
+  if (typeof value !== "string") throw new CommandError(`--${name.replace(/_/g, "-")} must be text`);
+  return value.trim();
+}
+
+/** The project named by `--project`, or the only project when there is exactly one. */
+async function projectId(ctx: AppContext, args: Args): Promise<string> {
+  const given = text(args, "project", false);
+  if (given) return given;
+  const all = await projects.listProjects(ctx.db);
+  if (all.length === 1) return all[0]!.id;
+  throw new CommandError(
+    `--project is required (${all.length} projects exist; see \`parley projects list\`)`,
+  );
+}
+
+async function guard<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof projects.ProjectNotFoundError) throw new CommandError(err.message);
+    throw err;
+  }
+}
+
+export const commands: Record<string, Command> = {
+  async migrate(ctx) {
+    return { applied: await migrate(ctx.db) };
+  },
+  async "projects.create"(ctx, args) {
+    const name = text(args, "name", true)!;
+    if (name.length > 255) throw new CommandError("--name must be at most 255 characters");
+    const { project, key } = await projects.createProject(ctx.db, name);
+    return { project_id: project.id, name: project.name, api_key: key.api_key, api_key_id: key.id };
+  },
+  async "projects.list"(ctx) {
+    return projects.listProjects(ctx.db);
+  },
+  async "keys.create"(ctx, args) {
+    const id = await projectId(ctx, args);
+    const name = text(args, "name", false) ?? "API key";
+    return guard(() => projects.createApiKey(ctx.db, id, name));
+  },
+  async "keys.list"(ctx, args) {
+    const id = await projectId(ctx, args);
+    return guard(() => projects.listApiKeys(ctx.db, id));
+  },
+  async "keys.revoke"(ctx, args) {
+    const id = await projectId(ctx, args);
+    const keyId = text(args, "key_id", true)!;
+    const key = await guard(() => projects.revokeApiKey(ctx.db, id, keyId));
+    if (!key) throw new CommandError(`API key ${keyId} not found in project ${id}`);
+    return key;
+  },
+};
+
+export async function runCommand(ctx: AppContext, name: string, args: Args): Promise<unknown> {
+  const command = commands[name];
+  if (!command) throw new CommandError(`Unknown command ${name}`);
+  return command(ctx, args);
+}

@@ -1,0 +1,36 @@
+import { randomUUID } from "node:crypto";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import Fastify from "fastify";
+import type { AppContext } from "./context.ts";
+import { requireApiKey } from "./http/auth.ts";
+import { registerErrorHandling } from "./http/errors.ts";
+import { PLATFORM_PREFIX, registerOpenApi } from "./http/openapi.ts";
+import { registerOpsRoutes } from "./http/ops.ts";
+import type { Server } from "./http/types.ts";
+import { registerValidation } from "./http/validation.ts";
+import { inboxEmbedRoutes } from "./modules/inbox-embeds/routes.ts";
+
+/** Builds the HTTP application from the modules. No side effects until it listens. */
+export async function buildApp(ctx: AppContext): Promise<Server> {
+  const app = Fastify({
+    loggerInstance: ctx.log,
+    genReqId: () => randomUUID(),
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  registerValidation(app);
+  registerErrorHandling(app);
+  app.decorateRequest("auth", null as never);
+
+  await registerOpenApi(app, ctx);
+  registerOpsRoutes(app, ctx);
+
+  await app.register(
+    async (platform) => {
+      requireApiKey(platform, ctx);
+      inboxEmbedRoutes(platform, ctx);
+    },
+    { prefix: PLATFORM_PREFIX },
+  );
+
+  return app;
+}

@@ -1,0 +1,148 @@
+import path from "node:path";
+
+/** Everything Parley reads from its environment, validated once at start. */
+export interface Config {
+  port: number;
+  host: string;
+  /** Unset: embedded PGlite under `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  publicUrl: string;
+  logLevel: LogLevel;
+  /** `production` refuses to start without the secrets a real deployment needs. */
+  env: "development" | "production";
+  /** 32-byte key (Base64 or hex) that encrypts Meta access tokens at rest. */
+  encryptionKey: Buffer | undefined;
+  /** The built-in WhatsApp Cloud API sandbox (default: on with embedded PGlite, off otherwise). */
+  sandboxEnabled: boolean;
+  meta: MetaConfig;
+  /** Hosts, IPs or CIDRs that outbound requests may reach even though they are private or loopback. */
+  outboundAllowlist: string[];
+}
+
+export interface MetaConfig {
+  appId: string | undefined;
+  /** Verifies `X-Hub-Signature-256` on Meta's webhooks. */
+  appSecret: string | undefined;
+  /** Embedded Signup configuration id (hosted onboarding). */
+  configurationId: string | undefined;
+  /** Answers Meta's webhook verification (`hub.verify_token`). */
+  webhookVerifyToken: string | undefined;
+  graphUrl: string;
+  graphVersion: string;
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** A configuration value that cannot be used; the message names the variable. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+type Env = Record<string, string | undefined>;
+
+function readPort(env: Env): number {
+  const raw = env.PORT;
+  if (raw === undefined || raw === "") return 8080;
+  const port = Number(raw);
+  if (!/^\d+$/.test(raw) || port < 0 || port > 65535) {
+    throw new ConfigError(`PORT must be an integer between 0 and 65535 (got "${raw}")`);
+  }
+  return port;
+}
+
+function readUrl(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be a URL (got "${raw}")`);
+  }
+  if (!protocols.includes(url.protocol)) {
+    throw new ConfigError(`${name} must use one of ${protocols.join(", ")} (got "${url.protocol}")`);
+  }
+  return raw;
+}
+
+function readEnum<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!values.includes(raw as T)) {
+    throw new ConfigError(`${name} must be one of ${values.join(", ")} (got "${raw}")`);
+  }
+  return raw as T;
+}
+
+function readBoolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(`${name} must be true or false (got "${raw}")`);
+}
+
+function readKey(env: Env, name: string): Buffer | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return undefined;
+  const key = /^[0-9a-f]{64}$/i.test(raw) ? Buffer.from(raw, "hex") : Buffer.from(raw, "base64");
+  if (key.length !== 32) {
+    throw new ConfigError(
+      `${name} must be 32 bytes, as 64 hex characters or Base64 (try: openssl rand -base64 32)`,
+    );
+  }
+  return key;
+}
+
+function readList(env: Env, name: string): string[] {
+  return (env[name] ?? "")
+    .split(",")
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const port = readPort(env);
+  const host = env.HOST || "0.0.0.0";
+  const databaseUrl = readUrl(env, "DATABASE_URL", ["postgres:", "postgresql:"]);
+  const dataDir = path.resolve(env.PARLEY_DATA_DIR || "./data");
+  const publicUrl = (readUrl(env, "PUBLIC_URL", ["http:", "https:"]) ?? `http://localhost:${port}`).replace(
+    /\/+$/,
+    "",
+  );
+  const logLevel = readEnum(env, "LOG_LEVEL", LOG_LEVELS, "info");
+  const mode = readEnum(env, "PARLEY_ENV", ["development", "production"] as const, "development");
+  const encryptionKey = readKey(env, "PARLEY_ENCRYPTION_KEY");
+  if (mode === "production" && !encryptionKey) {
+    throw new ConfigError("PARLEY_ENCRYPTION_KEY is required when PARLEY_ENV is production");
+  }
+  const graphVersion = env.META_GRAPH_VERSION || "v24.0";
+  if (!/^v\d+\.\d+$/.test(graphVersion)) {
+    throw new ConfigError(`META_GRAPH_VERSION must look like v24.0 (got "${graphVersion}")`);
+  }
+  return {
+    port,
+    host,
+    databaseUrl,
+    dataDir,
+    publicUrl,
+    logLevel,
+    env: mode,
+    encryptionKey,
+    sandboxEnabled: readBoolean(env, "PARLEY_SANDBOX", !databaseUrl),
+    meta: {
+      appId: env.META_APP_ID || undefined,
+      appSecret: env.META_APP_SECRET || undefined,
+      configurationId: env.META_CONFIGURATION_ID || undefined,
+      webhookVerifyToken: env.META_WEBHOOK_VERIFY_TOKEN || undefined,
+      graphUrl: (readUrl(env, "META_GRAPH_URL", ["http:", "https:"]) ?? "https://graph.facebook.com").replace(
+        /\/+$/,
+        "",
+      ),
+      graphVersion,
+    },
+    outboundAllowlist: readList(env, "PARLEY_OUTBOUND_ALLOWLIST"),
+  };
+}

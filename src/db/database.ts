@@ -1,0 +1,173 @@
+import fs from "node:fs";
+import { PGlite } from "@electric-sql/pglite";
+import pg from "pg";
+import type { Sql } from "sql-template-tag";
+
+export type Row = Record<string, unknown>;
+
+/** Anything that runs SQL: the database itself or an open transaction. */
+export interface Queryable {
+  /** Runs one parameterised statement built with the `sql` tag. */
+  query<T = Row>(query: Sql): Promise<T[]>;
+  /** The same, from raw text and `$n` parameters (used by adapters such as pg-boss's). */
+  execute<T = Row>(text: string, values?: unknown[]): Promise<{ rows: T[] }>;
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(script: string): Promise<void>;
+}
+
+export type Engine = "pglite" | "postgres";
+
+export interface Database extends Queryable {
+  readonly engine: Engine;
+  /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Subscribes to a NOTIFY channel; the returned function unsubscribes. */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+  /** The underlying PGlite instance, when embedded (pg-boss runs on it directly). */
+  readonly pglite?: PGlite;
+  /** The server's connection string, when on PostgreSQL (pg-boss opens its own pool with it). */
+  readonly connectionString?: string;
+}
+
+const TIMESTAMPTZ_OID = 1184;
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+
+/**
+ * Timestamps leave the database as ISO 8601 strings with microseconds and `Z`
+ * (`2026-03-26T15:05:00.123456Z`), the precision PostgreSQL keeps, so a value read
+ * back into a cursor compares exactly. Sessions run in UTC; any other offset falls back to Date.
+ */
+export function parseTimestamptz(text: string): string {
+  const match = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?\+00$/.exec(text);
+  if (match) return `${match[1]}T${match[2]}.${(match[3] ?? "").padEnd(6, "0")}Z`;
+  return new Date(text).toISOString();
+}
+
+const parseBigint = (text: string) => Number(text);
+
+const pgliteParsers = {
+  [TIMESTAMPTZ_OID]: parseTimestamptz,
+  [INT8_OID]: parseBigint,
+  [NUMERIC_OID]: parseBigint,
+};
+
+const pgTypes = {
+  getTypeParser(oid: number, format?: "text" | "binary") {
+    if (oid === TIMESTAMPTZ_OID) return parseTimestamptz;
+    if (oid === INT8_OID || oid === NUMERIC_OID) return parseBigint;
+    return pg.types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;
+
+function pgliteQueryable(target: Pick<PGlite, "query" | "exec">): Queryable {
+  const execute = async <T>(text: string, values?: unknown[]) => {
+    const result = await target.query<T>(text, values as unknown[], { parsers: pgliteParsers });
+    return { rows: result.rows };
+  };
+  return {
+    execute,
+    query: async <T>(q: Sql) => (await execute<T>(q.text, q.values)).rows,
+    exec: async (script) => {
+      await target.exec(script);
+    },
+  };
+}
+
+/** Embedded PostgreSQL persisted under `dataDir`; `undefined` keeps it in memory (tests). */
+export async function openPglite(dataDir: string | undefined): Promise<Database> {
+  if (dataDir) fs.mkdirSync(dataDir, { recursive: true });
+  const db = await PGlite.create(dataDir);
+  await db.exec("SET TIME ZONE 'UTC'");
+  const base = pgliteQueryable(db);
+  return {
+    engine: "pglite",
+    pglite: db,
+    ...base,
+    transaction: (fn) => db.transaction((tx) => fn(pgliteQueryable(tx))),
+    listen: (channel, onPayload) => db.listen(channel, onPayload),
+    close: () => db.close(),
+  };
+}
+
+function pgQueryable(target: pg.Pool | pg.PoolClient): Queryable {
+  const execute = async <T>(text: string, values?: unknown[]) => {
+    const result = await target.query(text, values);
+    return { rows: result.rows as T[] };
+  };
+  return {
+    execute,
+    query: async <T>(q: Sql) => (await execute<T>(q.text, q.values)).rows,
+    exec: async (script) => {
+      await target.query(script);
+    },
+  };
+}
+
+/** A real PostgreSQL server through a connection pool. */
+export async function openPostgres(connectionString: string, poolSize = 10): Promise<Database> {
+  const pool = new pg.Pool({ connectionString, max: poolSize, types: pgTypes, options: "-c TimeZone=UTC" });
+  pool.on("error", () => {
+    // An idle client lost its connection; the pool replaces it on next use.
+  });
+  await pool.query("SELECT 1");
+  const base = pgQueryable(pool);
+  let listener: pg.Client | undefined;
+  const subscribers = new Map<string, Set<(payload: string) => void>>();
+
+  async function listenerClient(): Promise<pg.Client> {
+    if (listener) return listener;
+    const client = new pg.Client({ connectionString, types: pgTypes });
+    await client.connect();
+    client.on("notification", (msg) => {
+      for (const fn of subscribers.get(msg.channel) ?? []) fn(msg.payload ?? "");
+    });
+    client.on("error", () => {
+      // Surfaced as missed notifications; realtime consumers catch up on reconnect.
+    });
+    listener = client;
+    return client;
+  }
+
+  return {
+    engine: "postgres",
+    connectionString,
+    ...base,
+    async transaction(fn) {
+      const client = await pool.connect();
+      try {
+        await client.query("BEGIN");
+        const result = await fn(pgQueryable(client));
+        await client.query("COMMIT");
+        return result;
+      } catch (err) {
+        await client.query("ROLLBACK").catch(() => {});
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    async listen(channel, onPayload) {
+      const client = await listenerClient();
+      let set = subscribers.get(channel);
+      if (!set) {
+        set = new Set();
+        subscribers.set(channel, set);
+        await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      }
+      set.add(onPayload);
+      return async () => {
+        set.delete(onPayload);
+      };
+    },
+    async close() {
+      await listener?.end().catch(() => {});
+      await pool.end();
+    },
+  };
+}
+
+export function openDatabase(options: { databaseUrl?: string; dataDir?: string }): Promise<Database> {
+  return options.databaseUrl ? openPostgres(options.databaseUrl) : openPglite(options.dataDir);
+}

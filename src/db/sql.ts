@@ -1,0 +1,27 @@
+import sql, { join, raw, type Sql } from "sql-template-tag";
+
+/**
+ * `col = value, …, updated_at = clock_timestamp()` for the entries of `changes` whose key is in
+ * `columns` and whose value is not undefined. Column names come only from `columns`, never
+ * from the request, so they are safe to splice into the statement.
+ */
+export function updateSet<C extends string>(
+  changes: Partial<Record<C, unknown>>,
+  columns: readonly C[],
+  options: { touch?: boolean } = {},
+): Sql {
+  const sets = columns
+    .filter((column) => changes[column] !== undefined)
+    .map((column) => sql`${raw(column)} = ${changes[column]}`);
+  if (options.touch !== false) sets.push(sql`updated_at = clock_timestamp()`);
+  return join(sets, ", ");
+}
+
+/**
+ * The value to bind to a `jsonb` parameter. Both engines accept JSON text for jsonb, while a
+ * JS array bound directly would become a PostgreSQL array; so jsonb values are always bound
+ * as `json(value)` (and JS arrays only to array columns such as `text[]`).
+ */
+export function json(value: unknown): string {
+  return JSON.stringify(value);
+}

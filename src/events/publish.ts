@@ -1,0 +1,52 @@
+import sql, { bulk } from "sql-template-tag";
+import type { Queryable } from "../db/database.ts";
+import { json } from "../db/sql.ts";
+
+/** The NOTIFY channel on which every committed event is announced (the live inbox listens). */
+export const EVENTS_CHANNEL = "parley_events";
+
+/**
+ * Something others must hear about, e.g. `whatsapp.message.received` with its v2 webhook
+ * payload. Phone-number-scoped events carry the number; conversation events the conversation.
+ */
+export interface ParleyEvent {
+  type: string;
+  projectId: string;
+  phoneNumberRef?: string | null;
+  conversationId?: string | null;
+  payload: unknown;
+}
+
+/** The small announcement sent with NOTIFY (its payload is limited to 8 kB). */
+export interface EventNotice {
+  id: string;
+  project_id: string;
+  type: string;
+  phone_number_ref: string | null;
+  conversation_id: string | null;
+}
+
+/**
+ * Records events in the outbox inside the caller's transaction and announces them with
+ * NOTIFY, which PostgreSQL delivers only if that transaction commits. Nothing is announced
+ * for a change that rolls back, and nothing committed goes unrecorded.
+ */
+export async function publishEvents(tx: Queryable, events: ParleyEvent[]): Promise<EventNotice[]> {
+  if (events.length === 0) return [];
+  const notices = await tx.query<EventNotice>(sql`
+    INSERT INTO events (project_id, type, phone_number_ref, conversation_id, payload)
+    VALUES ${bulk(
+      events.map((e) => [
+        e.projectId,
+        e.type,
+        e.phoneNumberRef ?? null,
+        e.conversationId ?? null,
+        json(e.payload),
+      ]),
+    )}
+    RETURNING id, project_id, type, phone_number_ref, conversation_id`);
+  for (const notice of notices) {
+    await tx.query(sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify(notice)})`);
+  }
+  return notices;
+}
