@@ -9,6 +9,7 @@ import { registerOpsRoutes } from "./http/ops.ts";
 import type { Server } from "./http/types.ts";
 import { registerValidation } from "./http/validation.ts";
 import { inboxEmbedRoutes } from "./modules/inbox-embeds/routes.ts";
+import { sandboxRoutes } from "./sandbox/routes.ts";
 
 /** Builds the HTTP application from the modules. No side effects until it listens. */
 export async function buildApp(ctx: AppContext): Promise<Server> {
@@ -31,6 +32,10 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
     },
     { prefix: PLATFORM_PREFIX },
   );
+
+  if (ctx.config.sandboxEnabled) {
+    await app.register(async (sandbox) => sandboxRoutes(sandbox, ctx), { prefix: "/sandbox" });
+  }
 
   return app;
 }

@@ -15,6 +15,10 @@ export interface Config {
   encryptionKey: Buffer | undefined;
   /** The built-in WhatsApp Cloud API sandbox (default: on with embedded PGlite, off otherwise). */
   sandboxEnabled: boolean;
+  /** Pause between the sandbox's `sent`, `delivered` and `read` status webhooks. */
+  sandboxStatusDelayMs: number;
+  /** Where the sandbox posts its webhooks; unset: this process's own `/webhooks/whatsapp`. */
+  sandboxWebhookUrl: string | undefined;
   meta: MetaConfig;
   /** Hosts, IPs or CIDRs that outbound requests may reach even though they are private or loopback. */
   outboundAllowlist: string[];
@@ -96,6 +100,13 @@ function readKey(env: Env, name: string): Buffer | undefined {
   return key;
 }
 
+function readNonNegativeInteger(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a non-negative integer (got "${raw}")`);
+  return Number(raw);
+}
+
 function readList(env: Env, name: string): string[] {
   return (env[name] ?? "")
     .split(",")
@@ -132,6 +143,8 @@ export function loadConfig(env: Env = process.env): Config {
     env: mode,
     encryptionKey,
     sandboxEnabled: readBoolean(env, "PARLEY_SANDBOX", !databaseUrl),
+    sandboxStatusDelayMs: readNonNegativeInteger(env, "PARLEY_SANDBOX_STATUS_DELAY_MS", 300),
+    sandboxWebhookUrl: readUrl(env, "PARLEY_SANDBOX_WEBHOOK_URL", ["http:", "https:"]),
     meta: {
       appId: env.META_APP_ID || undefined,
       appSecret: env.META_APP_SECRET || undefined,

@@ -3,6 +3,7 @@ import { buildApp } from "./app.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { DataDirLockedError } from "./db/data-dir-lock.ts";
 import { createLogger } from "./logging.ts";
+import { createDefaultSandboxNumber } from "./modules/phone-numbers/service.ts";
 import { ensureDefaultProject } from "./modules/projects/service.ts";
 import { openRuntime } from "./runtime.ts";
 
@@ -52,6 +53,14 @@ async function main(): Promise<void> {
       "",
       `Try: curl -H "X-API-Key: ${created.key.api_key}" ${config.publicUrl}/platform/v1/inbox_embeds`,
     );
+    if (config.sandboxEnabled) {
+      const sandbox = await createDefaultSandboxNumber(runtime.ctx, created.project.id);
+      lines.push(
+        "",
+        `Created a sandbox WhatsApp number ${sandbox.display_phone_number} (phone_number_id ${sandbox.phone_number_id}).`,
+        `Simulate a message to it: npx parley sandbox inbound --from 15551234567 --text hi`,
+      );
+    }
   }
   process.stdout.write(`\n${lines.join("\n")}\n\n`);
 

@@ -1,6 +1,9 @@
 import type { AppContext } from "../context.ts";
 import { migrate } from "../db/migrate.ts";
+import { HttpError } from "../http/errors.ts";
+import { findProjectPhoneNumber, listProjectNumbersOfKind } from "../modules/phone-numbers/store.ts";
 import * as projects from "../modules/projects/service.ts";
+import { simulateInbound } from "../sandbox/inbound.ts";
 
 /**
  * Operator commands. The CLI runs them directly on the database when no server is running,
@@ -39,9 +42,25 @@ async function guard<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof projects.ProjectNotFoundError) throw new CommandError(err.message);
+    if (err instanceof projects.ProjectNotFoundError || err instanceof HttpError) {
+      throw new CommandError(err.message);
+    }
     throw err;
   }
+}
+
+/** The number named by `--phone-number-id`, or the project's only sandbox number. */
+async function sandboxNumberId(ctx: AppContext, project: string, args: Args): Promise<string> {
+  const given = text(args, "phone_number_id", false);
+  if (given) {
+    if (!(await findProjectPhoneNumber(ctx.db, project, given))) {
+      throw new CommandError(`Phone number ${given} not found in project ${project}`);
+    }
+    return given;
+  }
+  const numbers = await listProjectNumbersOfKind(ctx.db, project, "sandbox");
+  if (numbers.length === 1) return numbers[0]!.phone_number_id;
+  throw new CommandError(`--phone-number-id is required (the project has ${numbers.length} sandbox numbers)`);
 }
 
 export const commands: Record<string, Command> = {
@@ -72,6 +91,21 @@ export const commands: Record<string, Command> = {
     const key = await guard(() => projects.revokeApiKey(ctx.db, id, keyId));
     if (!key) throw new CommandError(`API key ${keyId} not found in project ${id}`);
     return key;
+  },
+  async "sandbox.inbound"(ctx, args) {
+    const id = await projectId(ctx, args);
+    const phoneNumberId = await sandboxNumberId(ctx, id, args);
+    const from = text(args, "from", true)!;
+    const body = text(args, "text", true)!;
+    if (!ctx.config.sandboxEnabled) throw new CommandError("The sandbox is off (PARLEY_SANDBOX=false)");
+    return guard(() =>
+      simulateInbound(ctx, {
+        phoneNumberId,
+        from,
+        profileName: text(args, "profile_name", false),
+        message: { type: "text", text: { body } },
+      }),
+    );
   },
 };
 

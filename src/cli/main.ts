@@ -126,6 +126,31 @@ export function buildProgram(): Command {
       print(key, opts.json, (k: KeyInfo) => `Revoked key ${k.id} (${k.name})`);
     });
 
+  const sandbox = program.command("sandbox").description("the built-in WhatsApp Cloud API sandbox");
+  sandbox
+    .command("inbound")
+    .description("simulate an inbound WhatsApp text message (needs the running server)")
+    .requiredOption("--from <phone>", "sender's phone number, e.g. 15551234567")
+    .requiredOption("--text <text>", "message text")
+    .option("--phone-number-id <id>", "receiving number (default: the project's only sandbox number)")
+    .option("--profile-name <name>", "sender's WhatsApp profile name")
+    .option("--project <id>", "project id (default: the only project)")
+    .option("--json", "print JSON")
+    .action(async (opts) => {
+      const result = (await execute("sandbox.inbound", {
+        project: opts.project,
+        phone_number_id: opts.phoneNumberId,
+        from: opts.from,
+        text: opts.text,
+        profile_name: opts.profileName,
+      })) as { wamid: string; phone_number_id: string; from: string };
+      print(
+        result,
+        opts.json,
+        (r: typeof result) => `Delivered message ${r.wamid} from ${r.from} to ${r.phone_number_id}`,
+      );
+    });
+
   return program;
 }
 

@@ -98,3 +98,15 @@ export async function findProjectPhoneNumber(
     WHERE project_id = ${projectId} AND phone_number_id = ${phoneNumberId} AND deleted_at IS NULL`);
   return row;
 }
+
+/** A project's live numbers of one kind, oldest first. */
+export async function listProjectNumbersOfKind(
+  db: Queryable,
+  projectId: string,
+  kind: PhoneNumberRow["kind"],
+): Promise<PhoneNumberRow[]> {
+  return db.query<PhoneNumberRow>(sql`
+    SELECT * FROM phone_numbers
+    WHERE project_id = ${projectId} AND kind = ${kind} AND deleted_at IS NULL
+    ORDER BY created_at, id`);
+}

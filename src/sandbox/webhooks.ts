@@ -1,0 +1,178 @@
+import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Job } from "pg-boss";
+import type { AppContext } from "../context.ts";
+import type { Queryable } from "../db/database.ts";
+import { inTransaction } from "../jobs/boss.ts";
+import { sandboxAppSecret, signMetaPayload } from "../whatsapp/webhook-signature.ts";
+import { DEFAULT_SANDBOX_WABA, sandboxDisplayNumber } from "./numbers.ts";
+import { findKnownNumber } from "./store.ts";
+
+/** The queue of status webhooks the sandbox owes Parley's receiver after accepted sends. */
+export const SANDBOX_STATUS_QUEUE = "sandbox-status-webhooks";
+
+/** Meta's `errors[]` item on a failed status. */
+export interface StatusError {
+  code: number;
+  title: string;
+  message: string;
+  error_data?: { details: string };
+  href?: string;
+}
+
+export interface StatusJob {
+  phone_number_id: string;
+  wamid: string;
+  recipient: string;
+  /** Pricing category: `service` for free-form replies, the template's category otherwise. */
+  category: string;
+  /** Set when an async failure was injected: the only status posted is `failed`. */
+  failure?: StatusError;
+}
+
+/** The `metadata` and WABA under which Meta would report events of a number. */
+export async function numberEnvelope(db: Queryable, phoneNumberId: string) {
+  const known = await findKnownNumber(db, phoneNumberId);
+  return {
+    wabaId: known?.business_account_id ?? DEFAULT_SANDBOX_WABA,
+    production: known?.kind === "production",
+    metadata: {
+      display_phone_number: sandboxDisplayNumber(phoneNumberId).replace(/\D/g, ""),
+      phone_number_id: phoneNumberId,
+    },
+  };
+}
+
+/** Meta's webhook body: one entry for the WABA, one change of `field` with `value`. */
+export function webhookBody(wabaId: string, value: Record<string, unknown>, field = "messages") {
+  return {
+    object: "whatsapp_business_account",
+    entry: [{ id: wabaId, changes: [{ value, field }] }],
+  };
+}
+
+export interface PostResult {
+  status: number;
+  body: string;
+}
+
+/**
+ * Posts a Meta-format webhook to Parley's receiver (or `PARLEY_SANDBOX_WEBHOOK_URL`), signed
+ * as Meta signs it. A number connected as `production` (the sandbox standing in for Meta
+ * through `META_GRAPH_URL`) is signed with the configured Meta app secret, a sandbox number
+ * with the sandbox's own secret — the one each kind's receiver checks.
+ */
+export async function postWebhook(
+  ctx: AppContext,
+  phoneNumberId: string,
+  value: Record<string, unknown>,
+  field = "messages",
+): Promise<PostResult> {
+  const envelope = await numberEnvelope(ctx.db, phoneNumberId);
+  const body = JSON.stringify(
+    webhookBody(
+      envelope.wabaId,
+      { messaging_product: "whatsapp", metadata: envelope.metadata, ...value },
+      field,
+    ),
+  );
+  const secret =
+    envelope.production && ctx.config.meta.appSecret
+      ? ctx.config.meta.appSecret
+      : await sandboxAppSecret(ctx.db);
+  const url = ctx.config.sandboxWebhookUrl ?? `${ctx.selfUrl}/webhooks/whatsapp`;
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-hub-signature-256": signMetaPayload(secret, body) },
+    body,
+    signal: AbortSignal.timeout(15_000),
+  });
+  return { status: response.status, body: await response.text() };
+}
+
+const unixSeconds = () => String(Math.floor(Date.now() / 1000));
+
+/** One of Meta's `statuses[]` items. */
+export function statusObject(job: StatusJob, status: "sent" | "delivered" | "read" | "failed") {
+  const base = { id: job.wamid, status, timestamp: unixSeconds(), recipient_id: job.recipient };
+  if (status === "failed") return { ...base, errors: [job.failure] };
+  const service = job.category === "service";
+  // One conversation per number, recipient and day, as Meta's 24-hour conversations behave.
+  const day = Math.floor(Date.now() / 86_400_000);
+  const conversationId = createHash("sha256")
+    .update(`${job.phone_number_id}:${job.recipient}:${day}`)
+    .digest("hex")
+    .slice(0, 32);
+  return {
+    ...base,
+    conversation: {
+      id: conversationId,
+      ...(status === "sent" ? { expiration_timestamp: String((day + 1) * 86_400) } : {}),
+      origin: { type: job.category },
+    },
+    pricing: {
+      billable: !service,
+      pricing_model: "PMP",
+      category: job.category,
+      type: service ? "free_customer_service" : "regular",
+    },
+  };
+}
+
+/** Schedules the status webhooks of an accepted send, in the caller's transaction. */
+export async function enqueueStatuses(ctx: AppContext, tx: Queryable, job: StatusJob): Promise<void> {
+  await ctx.jobs.send(SANDBOX_STATUS_QUEUE, job, {
+    ...inTransaction(tx),
+    retryLimit: 5,
+    retryDelay: 1,
+    retryBackoff: true,
+    retryDelayMax: 60,
+  });
+}
+
+class ReceiverUnavailable extends Error {}
+
+async function deliver(ctx: AppContext, job: StatusJob, status: "sent" | "delivered" | "read" | "failed") {
+  let result: PostResult;
+  try {
+    result = await postWebhook(ctx, job.phone_number_id, { statuses: [statusObject(job, status)] });
+  } catch (err) {
+    throw new ReceiverUnavailable(`webhook receiver unreachable: ${(err as Error).message}`);
+  }
+  // A 5xx is worth retrying (the whole job runs again; the receiver only moves statuses
+  // forward, so a repeated `sent` is harmless). A 4xx will not get better by repeating.
+  if (result.status >= 500) throw new ReceiverUnavailable(`webhook receiver answered ${result.status}`);
+  if (result.status >= 400) {
+    ctx.log.warn({ status: result.status, wamid: job.wamid }, "sandbox status webhook refused");
+    return false;
+  }
+  return true;
+}
+
+async function runStatusJob(ctx: AppContext, job: StatusJob): Promise<void> {
+  if (job.failure) {
+    await deliver(ctx, job, "failed");
+    return;
+  }
+  const steps = ["sent", "delivered", "read"] as const;
+  for (const [index, status] of steps.entries()) {
+    if (index > 0) await sleep(ctx.config.sandboxStatusDelayMs);
+    if (!(await deliver(ctx, job, status))) return;
+  }
+}
+
+/** Starts this process's worker for the sandbox's status webhooks. */
+export async function startSandboxWorker(ctx: AppContext): Promise<void> {
+  await ctx.jobs.createQueue(SANDBOX_STATUS_QUEUE);
+  await ctx.jobs.work<StatusJob>(
+    SANDBOX_STATUS_QUEUE,
+    { pollingIntervalSeconds: 0.5, localConcurrency: 4 },
+    async (jobs: Job<StatusJob>[]) => {
+      for (const job of jobs) await runStatusJob(ctx, job.data);
+    },
+  );
+}
+
+export async function stopSandboxWorker(ctx: AppContext): Promise<void> {
+  await ctx.jobs.offWork(SANDBOX_STATUS_QUEUE);
+}

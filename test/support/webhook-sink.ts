@@ -1,0 +1,52 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface ReceivedWebhook {
+  headers: http.IncomingHttpHeaders;
+  raw: string;
+  body: unknown;
+}
+
+export interface WebhookSink {
+  url: string;
+  received: ReceivedWebhook[];
+  /** Status the sink answers with (default 200). */
+  status: number;
+  /** Resolves when `predicate` holds for the received webhooks (polls; fails after `timeoutMs`). */
+  waitFor(predicate: (received: ReceivedWebhook[]) => boolean, timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A small local HTTP endpoint standing in for a webhook receiver, recording what it gets. */
+export async function startWebhookSink(): Promise<WebhookSink> {
+  const received: ReceivedWebhook[] = [];
+  const sink = { status: 200 } as WebhookSink;
+  const server = http.createServer((req, res) => {
+    let raw = "";
+    req.on("data", (chunk) => (raw += chunk));
+    req.on("end", () => {
+      let body: unknown;
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        body = undefined;
+      }
+      received.push({ headers: req.headers, raw, body });
+      res.writeHead(sink.status, { "content-type": "application/json" });
+      res.end("{}");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return Object.assign(sink, {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks/whatsapp`,
+    received,
+    async waitFor(predicate: (r: ReceivedWebhook[]) => boolean, timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!predicate(received)) {
+        if (Date.now() > deadline) throw new Error(`webhook sink: condition not met; got ${received.length}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  });
+}
