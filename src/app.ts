@@ -8,7 +8,9 @@ import { PLATFORM_PREFIX, registerOpenApi } from "./http/openapi.ts";
 import { registerOpsRoutes } from "./http/ops.ts";
 import type { Server } from "./http/types.ts";
 import { registerValidation } from "./http/validation.ts";
+import { customerRoutes } from "./modules/customers/routes.ts";
 import { inboxEmbedRoutes } from "./modules/inbox-embeds/routes.ts";
+import { userRoutes } from "./modules/users/routes.ts";
 import { sandboxRoutes } from "./sandbox/routes.ts";
 
 /** Builds the HTTP application from the modules. No side effects until it listens. */
@@ -28,7 +30,9 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
   await app.register(
     async (platform) => {
       requireApiKey(platform, ctx);
+      customerRoutes(platform, ctx);
       inboxEmbedRoutes(platform, ctx);
+      userRoutes(platform, ctx);
     },
     { prefix: PLATFORM_PREFIX },
   );

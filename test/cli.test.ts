@@ -50,6 +50,46 @@ describe("parley CLI without a running server (direct database access)", () => {
     assert.match(human.stdout, /REVOKED/);
   });
 
+  it("adds, lists and removes project members", async () => {
+    const { project_id: project } = json(
+      (await parley(["projects", "create", "--name", "Team", "--json"], env)).stdout,
+    );
+    const added = await parley(
+      [
+        "users",
+        "add",
+        "--project",
+        project,
+        "--email",
+        "Ana@Example.com",
+        "--name",
+        "Ana",
+        "--role",
+        "owner",
+        "--json",
+      ],
+      env,
+    );
+    assert.equal(added.code, 0, added.stderr);
+    const ana = json(added.stdout);
+    assert.deepEqual(Object.keys(ana).sort(), ["email", "id", "name", "role", "user_id"]);
+    assert.equal(ana.email, "ana@example.com");
+    const listed = await parley(["users", "list", "--project", project], env);
+    assert.match(listed.stdout, new RegExp(`${ana.user_id}\\s+#${ana.id}\\s+owner\\s+Ana <ana@example.com>`));
+    const badRole = await parley(
+      ["users", "add", "--project", project, "--email", "b@example.com", "--name", "B", "--role", "boss"],
+      env,
+    );
+    assert.equal(badRole.code, 1);
+    assert.match(badRole.stderr, /^parley: role must be one of: owner, member\n$/);
+    const removed = await parley(["users", "remove", ana.user_id, "--project", project], env);
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.match(removed.stdout, /Removed/);
+    const again = await parley(["users", "remove", ana.user_id, "--project", project], env);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /is not a member of project/);
+  });
+
   it("reports errors in one line with a non-zero exit", async () => {
     const missing = await parley(
       ["keys", "revoke", "00000000-0000-4000-8000-000000000000", "--project", "nope"],
@@ -98,6 +138,31 @@ describe("parley CLI while the server runs", () => {
         await apiStatus(server.url, apiKey),
         401,
         "a revoked key stops working on the running server",
+      );
+
+      const member = await parley(
+        [
+          "users",
+          "add",
+          "--project",
+          projectId,
+          "--email",
+          "live@example.com",
+          "--name",
+          "Live One",
+          "--json",
+        ],
+        env,
+      );
+      assert.equal(member.code, 0, member.stderr);
+      const { api_key: freshKey } = json(
+        (await parley(["keys", "create", "--project", projectId, "--json"], env)).stdout,
+      );
+      const users = await fetch(`${server.url}/platform/v1/users`, { headers: { "x-api-key": freshKey } });
+      assert.deepEqual(
+        (await users.json()).data.map((u: { email: string }) => u.email),
+        ["live@example.com"],
+        "a member added through the CLI is listed by the running server",
       );
 
       const { admin_url: adminUrl } = JSON.parse(fs.readFileSync(info, "utf8"));

@@ -1,8 +1,10 @@
 import type { AppContext } from "../context.ts";
 import { migrate } from "../db/migrate.ts";
 import { HttpError } from "../http/errors.ts";
+import { isUuid } from "../lib/ids.ts";
 import { findProjectPhoneNumber, listProjectNumbersOfKind } from "../modules/phone-numbers/store.ts";
 import * as projects from "../modules/projects/service.ts";
+import * as users from "../modules/users/service.ts";
 import { simulateInbound } from "../sandbox/inbound.ts";
 
 /**
@@ -91,6 +93,28 @@ export const commands: Record<string, Command> = {
     const key = await guard(() => projects.revokeApiKey(ctx.db, id, keyId));
     if (!key) throw new CommandError(`API key ${keyId} not found in project ${id}`);
     return key;
+  },
+  async "users.add"(ctx, args) {
+    const id = await projectId(ctx, args);
+    const input = {
+      email: text(args, "email", true)!,
+      name: text(args, "name", true)!,
+      role: text(args, "role", false) ?? "member",
+    };
+    await guard(() => projects.requireProject(ctx.db, id));
+    return guard(() => users.addUser(ctx, id, input));
+  },
+  async "users.list"(ctx, args) {
+    const id = await projectId(ctx, args);
+    await guard(() => projects.requireProject(ctx.db, id));
+    return (await users.listUsers(ctx, id, { page: 1, perPage: 10_000 })).data;
+  },
+  async "users.remove"(ctx, args) {
+    const id = await projectId(ctx, args);
+    const userId = text(args, "user_id", true)!;
+    const removed = isUuid(userId) ? await users.removeUser(ctx, id, userId) : undefined;
+    if (!removed) throw new CommandError(`User ${userId} is not a member of project ${id}`);
+    return removed;
   },
   async "sandbox.inbound"(ctx, args) {
     const id = await projectId(ctx, args);

@@ -48,6 +48,14 @@ const keyLine = (k: KeyInfo) =>
     k.revoked_at ? `  REVOKED ${k.revoked_at}` : ""
   }`;
 
+interface Member {
+  id: number;
+  user_id: string;
+  email: string;
+  name: string;
+  role: string;
+}
+
 export function buildProgram(): Command {
   const program = new Command("parley")
     .description("Parley: self-hosted WhatsApp platform server (Kapso Platform API v1)")
@@ -124,6 +132,47 @@ export function buildProgram(): Command {
     .action(async (keyId, opts) => {
       const key = (await execute("keys.revoke", { project: opts.project, key_id: keyId })) as KeyInfo;
       print(key, opts.json, (k: KeyInfo) => `Revoked key ${k.id} (${k.name})`);
+    });
+
+  const users = program.command("users").description("manage a project's members (the API's users)");
+  const memberLine = (m: Member) => `${m.user_id}  #${m.id}  ${m.role.padEnd(6)}  ${m.name} <${m.email}>`;
+  users
+    .command("add")
+    .description("add a member to a project (creates the account when the email is new)")
+    .requiredOption("--email <email>", "the member's email")
+    .requiredOption("--name <name>", "the member's name")
+    .option("--role <role>", "owner or member", "member")
+    .option("--project <id>", "project id (default: the only project)")
+    .option("--json", "print JSON")
+    .action(async (opts) => {
+      const r = (await execute("users.add", {
+        project: opts.project,
+        email: opts.email,
+        name: opts.name,
+        role: opts.role,
+      })) as { member: Member; created: boolean };
+      print(r.member, opts.json, (m: Member) =>
+        r.created ? `Added ${memberLine(m)}` : `Already a member: ${memberLine(m)}`,
+      );
+    });
+  users
+    .command("list")
+    .description("list a project's members")
+    .option("--project <id>", "project id (default: the only project)")
+    .option("--json", "print JSON")
+    .action(async (opts) => {
+      const rows = (await execute("users.list", { project: opts.project })) as Member[];
+      print(rows, opts.json, (r: Member[]) => r.map(memberLine).join("\n") || "No members");
+    });
+  users
+    .command("remove")
+    .description("remove a member (ends their assignments, revokes embeds assigned to them)")
+    .argument("<user_id>", "the member's user_id")
+    .option("--project <id>", "project id (default: the only project)")
+    .option("--json", "print JSON")
+    .action(async (userId, opts) => {
+      const m = (await execute("users.remove", { project: opts.project, user_id: userId })) as Member;
+      print(m, opts.json, (x: Member) => `Removed ${memberLine(x)}`);
     });
 
   const sandbox = program.command("sandbox").description("the built-in WhatsApp Cloud API sandbox");

@@ -5,6 +5,8 @@ import { Ajv } from "ajv";
 import addFormatsModule from "ajv-formats";
 import sql from "sql-template-tag";
 import { startTestApp, type TestApp, type TestProject } from "../../../test/support/app.ts";
+import { insertSandboxNumber } from "../../../test/support/fixtures.ts";
+import { addUser } from "../users/service.ts";
 
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 const seedSchema = JSON.parse(fs.readFileSync("test/fixtures/seed-inbox-embed.schema.json", "utf8"));
@@ -12,8 +14,8 @@ const ajv = new Ajv({ strict: false });
 addFormats(ajv);
 const validateSeedInboxEmbed = ajv.compile(seedSchema);
 
-const CUSTOMER_ID = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
-const USER_ID = "f1e2d3c4-b5a6-4870-8edc-ba0987654321";
+let CUSTOMER_ID: string;
+let USER_ID: string;
 
 let t: TestApp;
 let a: TestProject;
@@ -47,7 +49,24 @@ before(async () => {
   t = await startTestApp();
   a = await t.createProject("A");
   b = await t.createProject("B");
+  ({ customerId: CUSTOMER_ID, userId: USER_ID } = await scopeTargets(a, ["1234567890", "555000"]));
 });
+
+/** A customer, a member and numbers in `project`, so embeds can be scoped and assigned to them. */
+async function scopeTargets(project: TestProject, phoneNumberIds: string[]) {
+  const customer = await t.api(project, {
+    method: "POST",
+    url: "/platform/v1/customers",
+    payload: { customer: { name: "Acme" } },
+  });
+  const { member } = await addUser(t.ctx, project.projectId, {
+    email: "agent@example.com",
+    name: "Agent",
+    role: "member",
+  });
+  for (const id of phoneNumberIds) await insertSandboxNumber(t, project.projectId, { phone_number_id: id });
+  return { customerId: customer.json().data.id as string, userId: member.user_id };
+}
 after(() => t.close());
 
 describe("authentication", () => {
@@ -311,10 +330,11 @@ describe("GET /inbox_embeds", () => {
 
   it("filters by status, scope_type, scope_id and assigned_user_id", async () => {
     const p = await t.createProject("filters");
+    const { customerId } = await scopeTargets(p, ["42"]);
     const proj = await createOk(p, { scope_type: "project" });
     const cust = await createOk(p, {
       scope_type: "customer",
-      scope_id: CUSTOMER_ID,
+      scope_id: customerId,
       assigned_user_id: USER_ID,
     });
     const phone = await createOk(p, { scope_type: "phone_number", scope_id: "42" });
@@ -325,7 +345,7 @@ describe("GET /inbox_embeds", () => {
     assert.deepEqual(await ids("?scope_type=customer"), [cust.id]);
     assert.deepEqual(await ids("?scope_id=42"), [phone.id]);
     assert.deepEqual(await ids(`?assigned_user_id=${USER_ID}`), [cust.id]);
-    assert.deepEqual(await ids(`?scope_type=phone_number&scope_id=${CUSTOMER_ID}`), []);
+    assert.deepEqual(await ids(`?scope_type=phone_number&scope_id=${customerId}`), []);
   });
 
   it("validates its query parameters", async () => {
@@ -434,5 +454,60 @@ describe("DELETE /inbox_embeds/{id}", () => {
     assertError(await revoke(b, created.id), 404, /Inbox embed not found/);
     assertError(await revoke(a, "nope"), 404, /Inbox embed not found/);
     assert.equal((await get(a, created.id)).json().data.status, "active");
+  });
+});
+
+describe("embed scope and assignee against real records", () => {
+  it("names the scope and the assignee from the current customer, number and member", async () => {
+    const embed = await createOk(a, {
+      scope_type: "customer",
+      scope_id: CUSTOMER_ID,
+      assigned_user_id: USER_ID,
+    });
+    assert.equal(embed.scope_name, "Acme");
+    assert.equal(embed.assigned_user_name, "Agent");
+    await t.api(a, {
+      method: "PATCH",
+      url: `/platform/v1/customers/${CUSTOMER_ID}`,
+      payload: { customer: { name: "Acme 2" } },
+    });
+    assert.equal((await get(a, embed.id)).json().data.scope_name, "Acme 2");
+    const phone = await createOk(a, { scope_type: "phone_number", scope_id: "555000" });
+    assert.equal(phone.scope_name, "Sandbox number");
+  });
+
+  it("refuses customers, numbers and users that are not the project's", async () => {
+    const other = await scopeTargets(b, ["777000"]);
+    assertError(
+      await create(a, { scope_type: "customer", scope_id: other.customerId }),
+      422,
+      /scope_id must be a customer of this project/,
+    );
+    assertError(
+      await create(a, { scope_type: "phone_number", scope_id: "777000" }),
+      422,
+      /scope_id must be the phone_number_id/,
+    );
+    assertError(
+      await create(a, { scope_type: "phone_number", scope_id: "999" }),
+      422,
+      /scope_id must be the phone_number_id/,
+    );
+    const stranger = await addUser(t.ctx, b.projectId, {
+      email: "only-b@example.com",
+      name: "B only",
+      role: "member",
+    });
+    assertError(
+      await create(a, { scope_type: "project", assigned_user_id: stranger.member.user_id }),
+      422,
+      /assigned_user_id must be the user_id of a member/,
+    );
+    const embed = await createOk(a, { scope_type: "project" });
+    assertError(
+      await patch(a, embed.id, { assigned_user_id: stranger.member.user_id }),
+      422,
+      /assigned_user_id/,
+    );
   });
 });

@@ -3,6 +3,9 @@ import { HttpError, invalid, notFound, unprocessable } from "../../http/errors.t
 import { type OffsetParams, offsetPage } from "../../http/pagination.ts";
 import { isUuid } from "../../lib/ids.ts";
 import { hashSecret, newSecret } from "../../security/secrets.ts";
+import { findCustomer } from "../customers/store.ts";
+import { findProjectPhoneNumber } from "../phone-numbers/store.ts";
+import { findProjectMember } from "../users/store.ts";
 import { normalizeOriginPattern } from "./origins.ts";
 import type { CreateInboxEmbedInput, ListInboxEmbedsFilters, UpdateInboxEmbedInput } from "./schemas.ts";
 import * as store from "./store.ts";
@@ -28,13 +31,32 @@ function checkExpiry(expiresAt: string | null | undefined): void {
   if (expiresAt && Date.parse(expiresAt) <= Date.now()) throw invalid("expires_at", "must be in the future");
 }
 
-function checkScope(scopeType: store.InboxEmbedRow["scope_type"], scopeId: string | null): void {
+async function checkScope(
+  ctx: AppContext,
+  projectId: string,
+  scopeType: store.InboxEmbedRow["scope_type"],
+  scopeId: string | null,
+): Promise<void> {
   if (scopeType === "project") {
     if (scopeId !== null) throw invalid("scope_id", "must be blank when scope_type is project");
     return;
   }
   if (scopeId === null) throw invalid("scope_id", `is required when scope_type is ${scopeType}`);
-  if (scopeType === "customer" && !isUuid(scopeId)) throw invalid("scope_id", "must be a customer UUID");
+  if (scopeType === "customer") {
+    if (!isUuid(scopeId)) throw invalid("scope_id", "must be a customer UUID");
+    if (!(await findCustomer(ctx.db, projectId, scopeId))) {
+      throw invalid("scope_id", "must be a customer of this project");
+    }
+  }
+  if (scopeType === "phone_number" && !(await findProjectPhoneNumber(ctx.db, projectId, scopeId))) {
+    throw invalid("scope_id", "must be the phone_number_id of a number connected to this project");
+  }
+}
+
+async function checkAssignee(ctx: AppContext, projectId: string, userId: string | null | undefined) {
+  if (userId && !(await findProjectMember(ctx.db, projectId, userId))) {
+    throw invalid("assigned_user_id", "must be the user_id of a member of this project");
+  }
 }
 
 async function requireEmbed(ctx: AppContext, projectId: string, id: string): Promise<store.InboxEmbedRow> {
@@ -70,7 +92,8 @@ export async function getInboxEmbed(ctx: AppContext, projectId: string, id: stri
 /** Creates an embed; the raw token and its URL are returned here and never again. */
 export async function createInboxEmbed(ctx: AppContext, projectId: string, input: CreateInboxEmbedInput) {
   const scopeId = input.scope_id?.trim() ? input.scope_id.trim() : null;
-  checkScope(input.scope_type, scopeId);
+  await checkScope(ctx, projectId, input.scope_type, scopeId);
+  await checkAssignee(ctx, projectId, input.assigned_user_id);
   checkExpiry(input.expires_at);
   const token = newSecret("inbox");
   const id = await store.insertInboxEmbed(ctx.db, {
@@ -105,6 +128,7 @@ export async function updateInboxEmbed(
   }
   const existing = await requireEmbed(ctx, projectId, id);
   if (existing.status === "revoked") throw new HttpError(422, "Inbox embed is revoked and cannot be changed");
+  await checkAssignee(ctx, projectId, input.assigned_user_id);
   checkExpiry(input.expires_at);
   await store.updateInboxEmbed(ctx.db, projectId, id, {
     name: input.name,

@@ -32,10 +32,21 @@ export interface InboxEmbedFilters {
 
 // Labels are looked up when read, so a renamed customer or number shows its current name.
 const SELECT = sql`
-  SELECT e.id, e.project_id, e.name, e.scope_type, e.scope_id, NULL::text AS scope_name,
-         e.assigned_user_id, NULL::text AS assigned_user_name, e.status, e.allowed_origins,
+  SELECT e.id, e.project_id, e.name, e.scope_type, e.scope_id,
+         CASE e.scope_type
+           WHEN 'customer' THEN c.name
+           WHEN 'phone_number' THEN COALESCE(pn.name, pn.verified_name, pn.display_phone_number)
+         END AS scope_name,
+         e.assigned_user_id, u.name AS assigned_user_name, e.status, e.allowed_origins,
          e.default_mode, e.language, e.expires_at, e.last_used_at, e.created_at, e.updated_at
-  FROM inbox_embeds e`;
+  FROM inbox_embeds e
+  LEFT JOIN customers c
+    ON e.scope_type = 'customer' AND c.project_id = e.project_id AND c.id::text = e.scope_id
+  LEFT JOIN phone_numbers pn
+    ON e.scope_type = 'phone_number' AND pn.project_id = e.project_id
+       AND pn.phone_number_id = e.scope_id AND pn.deleted_at IS NULL
+  LEFT JOIN project_members m ON m.project_id = e.project_id AND m.user_id = e.assigned_user_id
+  LEFT JOIN users u ON u.id = m.user_id`;
 
 function filterConditions(projectId: string, f: InboxEmbedFilters): Sql[] {
   const conditions = [sql`e.project_id = ${projectId}`];

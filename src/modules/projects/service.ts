@@ -33,7 +33,7 @@ function keyInfo(row: store.ApiKeyRow): ApiKeyInfo {
   return info;
 }
 
-async function requireProject(db: Queryable, projectId: string): Promise<store.ProjectRow> {
+export async function requireProject(db: Queryable, projectId: string): Promise<store.ProjectRow> {
   const project = isUuid(projectId) ? await store.findProject(db, projectId) : undefined;
   if (!project) throw new ProjectNotFoundError(projectId);
   return project;
