@@ -9,6 +9,7 @@ import { registerOpsRoutes } from "./http/ops.ts";
 import type { Server } from "./http/types.ts";
 import { registerValidation } from "./http/validation.ts";
 import { inboxEmbedRoutes } from "./modules/inbox-embeds/routes.ts";
+import { phoneNumberRoutes } from "./modules/phone-numbers/routes.ts";
 import { sandboxRoutes } from "./sandbox/routes.ts";
 
 /** Builds the HTTP application from the modules. No side effects until it listens. */
@@ -29,6 +30,7 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
     async (platform) => {
       requireApiKey(platform, ctx);
       inboxEmbedRoutes(platform, ctx);
+      phoneNumberRoutes(platform, ctx);
     },
     { prefix: PLATFORM_PREFIX },
   );
