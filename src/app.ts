@@ -10,6 +10,7 @@ import type { Server } from "./http/types.ts";
 import { registerValidation } from "./http/validation.ts";
 import { customerRoutes } from "./modules/customers/routes.ts";
 import { inboxEmbedRoutes } from "./modules/inbox-embeds/routes.ts";
+import { phoneNumberRoutes } from "./modules/phone-numbers/routes.ts";
 import { userRoutes } from "./modules/users/routes.ts";
 import { sandboxRoutes } from "./sandbox/routes.ts";
 
@@ -32,6 +33,7 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
       requireApiKey(platform, ctx);
       customerRoutes(platform, ctx);
       inboxEmbedRoutes(platform, ctx);
+      phoneNumberRoutes(platform, ctx);
       userRoutes(platform, ctx);
     },
     { prefix: PLATFORM_PREFIX },
