@@ -2,6 +2,8 @@ import type { AppContext } from "../../context.ts";
 import { publishEvents } from "../../events/publish.ts";
 import { conflict, invalid, notFound } from "../../http/errors.ts";
 import { type OffsetParams, offsetPage } from "../../http/pagination.ts";
+import { numberEvent } from "../phone-numbers/service.ts";
+import { clearHealthState } from "../phone-numbers/store.ts";
 import type { CreateCustomerInput, ListCustomersFilters, UpdateCustomerInput } from "./schemas.ts";
 import * as store from "./store.ts";
 
@@ -84,14 +86,10 @@ export async function deleteCustomer(ctx: AppContext, projectId: string, id: str
   await ctx.db.transaction(async (tx) => {
     const numbers = await store.deleteCustomer(tx, projectId, id);
     if (!numbers) throw notFound("Customer");
+    for (const number of numbers) await clearHealthState(tx, number.id);
     await publishEvents(
       tx,
-      numbers.map((n) => ({
-        type: "whatsapp.phone_number.deleted",
-        projectId,
-        phoneNumberRef: n.id,
-        payload: { phone_number_id: n.phone_number_id, customer_id: id, reason: "customer_deleted" },
-      })),
+      numbers.map((n) => numberEvent("whatsapp.phone_number.deleted", n)),
     );
   });
 }

@@ -2,6 +2,7 @@ import sql, { type Sql } from "sql-template-tag";
 import type { Queryable } from "../../db/database.ts";
 import { updateSet } from "../../db/sql.ts";
 import { limitOffset, type OffsetParams, whereAll } from "../../http/pagination.ts";
+import type { PhoneNumberRow } from "../phone-numbers/store.ts";
 
 export interface CustomerRow {
   id: string;
@@ -108,15 +109,15 @@ export async function deleteCustomer(
   tx: Queryable,
   projectId: string,
   id: string,
-): Promise<{ phone_number_id: string; id: string }[] | undefined> {
+): Promise<PhoneNumberRow[] | undefined> {
   const [locked] = await tx.query(
     sql`SELECT id FROM customers WHERE project_id = ${projectId} AND id = ${id} FOR UPDATE`,
   );
   if (!locked) return undefined;
-  const numbers = await tx.query<{ phone_number_id: string; id: string }>(sql`
-    UPDATE phone_numbers SET deleted_at = clock_timestamp(), updated_at = clock_timestamp(), customer_id = NULL
+  const numbers = await tx.query<PhoneNumberRow>(sql`
+    UPDATE phone_numbers SET deleted_at = clock_timestamp(), updated_at = clock_timestamp()
     WHERE project_id = ${projectId} AND customer_id = ${id} AND deleted_at IS NULL
-    RETURNING phone_number_id, id`);
+    RETURNING *`);
   const numberIds = numbers.map((n) => n.phone_number_id);
   await tx.query(sql`
     UPDATE inbox_embeds SET status = 'revoked', updated_at = clock_timestamp()

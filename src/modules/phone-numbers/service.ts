@@ -200,7 +200,8 @@ export async function connectPhoneNumber(
   }
 }
 
-function numberEvent(type: string, row: store.PhoneNumberRow) {
+/** The `whatsapp.phone_number.*` event of `row` (payload as the webhook catalogue). */
+export function numberEvent(type: string, row: store.PhoneNumberRow) {
   return {
     type,
     projectId: row.project_id,
