@@ -8,11 +8,14 @@ import { PLATFORM_PREFIX, registerOpenApi } from "./http/openapi.ts";
 import { registerOpsRoutes } from "./http/ops.ts";
 import type { Server } from "./http/types.ts";
 import { registerValidation } from "./http/validation.ts";
+import { contactRoutes } from "./modules/contacts/routes.ts";
+import { conversationRoutes } from "./modules/conversations/routes.ts";
 import { customerRoutes } from "./modules/customers/routes.ts";
 import { inboxEmbedRoutes } from "./modules/inbox-embeds/routes.ts";
 import { phoneNumberRoutes } from "./modules/phone-numbers/routes.ts";
 import { userRoutes } from "./modules/users/routes.ts";
 import { sandboxRoutes } from "./sandbox/routes.ts";
+import { webhookReceiverRoutes } from "./whatsapp/receiver.ts";
 
 /** Builds the HTTP application from the modules. No side effects until it listens. */
 export async function buildApp(ctx: AppContext): Promise<Server> {
@@ -31,6 +34,8 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
   await app.register(
     async (platform) => {
       requireApiKey(platform, ctx);
+      contactRoutes(platform, ctx);
+      conversationRoutes(platform, ctx);
       customerRoutes(platform, ctx);
       inboxEmbedRoutes(platform, ctx);
       phoneNumberRoutes(platform, ctx);
@@ -38,6 +43,8 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
     },
     { prefix: PLATFORM_PREFIX },
   );
+
+  webhookReceiverRoutes(app, ctx);
 
   if (ctx.config.sandboxEnabled) {
     await app.register(async (sandbox) => sandboxRoutes(sandbox, ctx), { prefix: "/sandbox" });

@@ -1,0 +1,161 @@
+import sql, { type Sql } from "sql-template-tag";
+import type { Queryable } from "../../db/database.ts";
+import { json, updateSet } from "../../db/sql.ts";
+import {
+  type CursorParams,
+  cursorQuery,
+  limitOffset,
+  type OffsetParams,
+  whereAll,
+} from "../../http/pagination.ts";
+import { isUuid } from "../../lib/ids.ts";
+
+export interface ContactRow {
+  id: string;
+  project_id: string;
+  wa_id: string | null;
+  business_scoped_user_id: string | null;
+  parent_business_scoped_user_id: string | null;
+  username: string | null;
+  profile_name: string | null;
+  display_name: string | null;
+  customer_id: string | null;
+  metadata: Record<string, unknown>;
+  created_at: string;
+  updated_at: string;
+}
+
+/**
+ * The contact with WhatsApp id `waId` in the project, created when new. A newer profile name
+ * from WhatsApp replaces the stored one; concurrent webhooks for a new person make one row.
+ */
+export async function findOrCreateContactByWaId(
+  tx: Queryable,
+  projectId: string,
+  waId: string,
+  profileName?: string | null,
+): Promise<ContactRow> {
+  const [row] = await tx.query<ContactRow>(sql`
+    INSERT INTO contacts (project_id, wa_id, profile_name)
+    VALUES (${projectId}, ${waId}, ${profileName ?? null})
+    ON CONFLICT (project_id, wa_id) WHERE wa_id IS NOT NULL DO UPDATE
+      SET profile_name = COALESCE(EXCLUDED.profile_name, contacts.profile_name),
+          updated_at = CASE WHEN EXCLUDED.profile_name IS DISTINCT FROM contacts.profile_name
+                            AND EXCLUDED.profile_name IS NOT NULL
+                       THEN clock_timestamp() ELSE contacts.updated_at END
+    RETURNING *`);
+  return row!;
+}
+
+/** By uuid, WhatsApp number (digits, `+` optional), BSUID or parent BSUID (newest match). */
+export async function findContact(
+  db: Queryable,
+  projectId: string,
+  identifier: string,
+): Promise<ContactRow | undefined> {
+  const digits = identifier.replace(/^\+/, "");
+  const match: Sql = isUuid(identifier)
+    ? sql`id = ${identifier}`
+    : /^\d+$/.test(digits)
+      ? sql`wa_id = ${digits}`
+      : sql`(business_scoped_user_id = ${identifier} OR parent_business_scoped_user_id = ${identifier})`;
+  const [row] = await db.query<ContactRow>(sql`
+    SELECT * FROM contacts WHERE project_id = ${projectId} AND erased_at IS NULL AND ${match}
+    ORDER BY created_at DESC LIMIT 1`);
+  return row;
+}
+
+export interface ContactFilters {
+  customerId?: string;
+  customerExternalId?: string;
+  hasCustomer?: boolean;
+  profileNameContains?: string;
+  waIdContains?: string;
+  businessScopedUserId?: string;
+  createdAfter?: string;
+  createdBefore?: string;
+}
+
+const likeText = (s: string) => `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
+function conditions(projectId: string, f: ContactFilters): Sql[] {
+  const c = [sql`c.project_id = ${projectId}`, sql`c.erased_at IS NULL`];
+  if (f.customerId) c.push(sql`c.customer_id::text = ${f.customerId}`);
+  if (f.customerExternalId) {
+    c.push(
+      sql`c.customer_id IN (SELECT id FROM customers WHERE project_id = ${projectId} AND external_customer_id = ${f.customerExternalId})`,
+    );
+  }
+  if (f.hasCustomer !== undefined)
+    c.push(f.hasCustomer ? sql`c.customer_id IS NOT NULL` : sql`c.customer_id IS NULL`);
+  if (f.profileNameContains) c.push(sql`c.profile_name ILIKE ${likeText(f.profileNameContains)}`);
+  if (f.waIdContains) c.push(sql`c.wa_id LIKE ${likeText(f.waIdContains.replace(/^\+/, ""))}`);
+  if (f.businessScopedUserId) c.push(sql`c.business_scoped_user_id = ${f.businessScopedUserId}`);
+  if (f.createdAfter) c.push(sql`c.created_at > ${f.createdAfter}`);
+  if (f.createdBefore) c.push(sql`c.created_at < ${f.createdBefore}`);
+  return c;
+}
+
+export async function listContactsByOffset(
+  db: Queryable,
+  projectId: string,
+  f: ContactFilters,
+  page: OffsetParams,
+) {
+  const where = whereAll(conditions(projectId, f));
+  const rows = await db.query<ContactRow>(
+    sql`SELECT c.* FROM contacts c WHERE ${where} ORDER BY c.created_at DESC, c.id DESC ${limitOffset(page)}`,
+  );
+  const [count] = await db.query<{ total: number }>(
+    sql`SELECT count(*) AS total FROM contacts c WHERE ${where}`,
+  );
+  return { rows, total: count!.total };
+}
+
+export async function listContactsByCursor(
+  db: Queryable,
+  projectId: string,
+  f: ContactFilters,
+  params: CursorParams,
+) {
+  const q = cursorQuery(params, { sql: sql`c.created_at`, name: "created_at", idSql: sql`c.id` });
+  const rows = await db.query<ContactRow>(
+    sql`SELECT c.* FROM contacts c WHERE ${whereAll([...conditions(projectId, f), q.where])} ${q.orderBy} ${q.limit}`,
+  );
+  return { rows, direction: q.direction };
+}
+
+export async function insertContact(
+  db: Queryable,
+  projectId: string,
+  input: {
+    waId: string;
+    profileName: string | null;
+    displayName: string | null;
+    customerId: string | null;
+    metadata: Record<string, unknown>;
+  },
+): Promise<ContactRow | undefined> {
+  const [row] = await db.query<ContactRow>(sql`
+    INSERT INTO contacts (project_id, wa_id, profile_name, display_name, customer_id, metadata)
+    VALUES (${projectId}, ${input.waId}, ${input.profileName}, ${input.displayName}, ${input.customerId}, ${json(input.metadata)})
+    ON CONFLICT (project_id, wa_id) WHERE wa_id IS NOT NULL DO NOTHING
+    RETURNING *`);
+  return row;
+}
+
+const MUTABLE = ["wa_id", "profile_name", "display_name", "customer_id", "metadata"] as const;
+
+export async function updateContact(
+  db: Queryable,
+  projectId: string,
+  id: string,
+  changes: Partial<Record<(typeof MUTABLE)[number], unknown>>,
+): Promise<ContactRow | undefined> {
+  const bound = { ...changes, metadata: changes.metadata === undefined ? undefined : json(changes.metadata) };
+  const [row] = await db.query<ContactRow>(sql`
+    UPDATE contacts SET ${updateSet(bound, MUTABLE)}
+    WHERE project_id = ${projectId} AND id = ${id} AND erased_at IS NULL
+    RETURNING *`);
+  return row;
+}

@@ -1,0 +1,165 @@
+import sql, { type Sql } from "sql-template-tag";
+import type { Queryable } from "../../db/database.ts";
+import { type CursorParams, cursorQuery, whereAll } from "../../http/pagination.ts";
+
+/** A conversation with what its presentation needs from the contact and the number. */
+export interface ConversationRow {
+  id: string;
+  project_id: string;
+  phone_number_ref: string;
+  contact_id: string;
+  status: "active" | "ended";
+  metadata: Record<string, unknown>;
+  last_active_at: string;
+  ended_at: string | null;
+  messages_count: number;
+  unread_count: number;
+  last_message_id: string | null;
+  last_message_type: string | null;
+  last_message_timestamp: string | null;
+  last_message_text: string | null;
+  last_inbound_at: string | null;
+  last_outbound_at: string | null;
+  created_at: string;
+  updated_at: string;
+  // joined
+  phone_number_id: string;
+  wa_id: string | null;
+  business_scoped_user_id: string | null;
+  parent_business_scoped_user_id: string | null;
+  username: string | null;
+  contact_name: string | null;
+}
+
+const SELECT = sql`
+  SELECT v.*, pn.phone_number_id, c.wa_id, c.business_scoped_user_id,
+         c.parent_business_scoped_user_id, c.username,
+         COALESCE(c.display_name, c.profile_name) AS contact_name
+  FROM conversations v
+  JOIN phone_numbers pn ON pn.id = v.phone_number_ref
+  JOIN contacts c ON c.id = v.contact_id`;
+
+export async function findConversation(
+  db: Queryable,
+  projectId: string,
+  id: string,
+): Promise<ConversationRow | undefined> {
+  const [row] = await db.query<ConversationRow>(
+    sql`${SELECT} WHERE v.project_id = ${projectId} AND v.id = ${id}`,
+  );
+  return row;
+}
+
+/**
+ * The active conversation of a contact on a number, opened when there is none. The partial
+ * unique index on active conversations makes concurrent openers agree on one row.
+ */
+export async function findOrOpenConversation(
+  tx: Queryable,
+  input: { projectId: string; phoneNumberRef: string; contactId: string },
+): Promise<{ conversation: ConversationRow; created: boolean }> {
+  const inserted = await tx.query<{ id: string }>(sql`
+    INSERT INTO conversations (project_id, phone_number_ref, contact_id)
+    VALUES (${input.projectId}, ${input.phoneNumberRef}, ${input.contactId})
+    ON CONFLICT (phone_number_ref, contact_id) WHERE status = 'active' DO NOTHING
+    RETURNING id`);
+  const [row] = await tx.query<ConversationRow>(sql`
+    ${SELECT} WHERE v.phone_number_ref = ${input.phoneNumberRef} AND v.contact_id = ${input.contactId}
+      AND v.status = 'active'`);
+  return { conversation: row!, created: inserted.length > 0 };
+}
+
+/** Records a message in the conversation's summary (the API's `kapso` block). */
+export async function recordMessageInSummary(
+  tx: Queryable,
+  conversationId: string,
+  m: {
+    wamid: string | null;
+    type: string;
+    text: string | null;
+    sentAt: string;
+    direction: "inbound" | "outbound";
+  },
+): Promise<void> {
+  const inbound = m.direction === "inbound";
+  await tx.query(sql`
+    UPDATE conversations SET
+      messages_count = messages_count + 1,
+      unread_count = unread_count + ${inbound ? 1 : 0},
+      last_message_id = ${m.wamid},
+      last_message_type = ${m.type},
+      last_message_text = ${m.text},
+      last_message_timestamp = ${m.sentAt}::timestamptz,
+      last_inbound_at = CASE WHEN ${inbound} THEN GREATEST(last_inbound_at, ${m.sentAt}::timestamptz) ELSE last_inbound_at END,
+      last_outbound_at = CASE WHEN ${!inbound} THEN GREATEST(last_outbound_at, ${m.sentAt}::timestamptz) ELSE last_outbound_at END,
+      last_active_at = GREATEST(last_active_at, clock_timestamp()),
+      updated_at = clock_timestamp()
+    WHERE id = ${conversationId}`);
+}
+
+export interface ConversationFilters {
+  phoneNumberId?: string;
+  phoneNumber?: string;
+  status?: string;
+  assignedUserId?: string;
+  unassigned?: boolean;
+  createdAfter?: string;
+  createdBefore?: string;
+  lastActiveAfter?: string;
+  lastActiveBefore?: string;
+}
+
+function conditions(projectId: string, f: ConversationFilters): Sql[] {
+  const c = [sql`v.project_id = ${projectId}`, sql`pn.deleted_at IS NULL`, sql`c.erased_at IS NULL`];
+  if (f.phoneNumberId) c.push(sql`pn.phone_number_id = ${f.phoneNumberId}`);
+  if (f.phoneNumber) {
+    c.push(sql`c.wa_id LIKE ${`%${f.phoneNumber.replace(/\D/g, "")}%`}`);
+  }
+  if (f.status) c.push(sql`v.status = ${f.status}`);
+  if (f.assignedUserId) {
+    c.push(
+      sql`EXISTS (SELECT 1 FROM conversation_assignments a WHERE a.conversation_id = v.id AND a.active AND a.user_id = ${f.assignedUserId})`,
+    );
+  }
+  if (f.unassigned)
+    c.push(
+      sql`NOT EXISTS (SELECT 1 FROM conversation_assignments a WHERE a.conversation_id = v.id AND a.active)`,
+    );
+  if (f.createdAfter) c.push(sql`v.created_at > ${f.createdAfter}`);
+  if (f.createdBefore) c.push(sql`v.created_at < ${f.createdBefore}`);
+  if (f.lastActiveAfter) c.push(sql`v.last_active_at > ${f.lastActiveAfter}`);
+  if (f.lastActiveBefore) c.push(sql`v.last_active_at < ${f.lastActiveBefore}`);
+  return c;
+}
+
+export async function listConversations(
+  db: Queryable,
+  projectId: string,
+  f: ConversationFilters,
+  params: CursorParams,
+) {
+  const q = cursorQuery(params, { sql: sql`v.last_active_at`, name: "last_active_at", idSql: sql`v.id` });
+  const rows = await db.query<ConversationRow>(
+    sql`${SELECT} WHERE ${whereAll([...conditions(projectId, f), q.where])} ${q.orderBy} ${q.limit}`,
+  );
+  return { rows, direction: q.direction };
+}
+
+export async function setConversationStatus(
+  tx: Queryable,
+  projectId: string,
+  id: string,
+  status: "active" | "ended",
+): Promise<{ changed: boolean } | undefined> {
+  const [row] = await tx.query<{ status: string }>(
+    sql`SELECT status FROM conversations WHERE project_id = ${projectId} AND id = ${id} FOR UPDATE`,
+  );
+  if (!row) return undefined;
+  if (row.status === status) return { changed: false };
+  await tx.query(sql`
+    UPDATE conversations SET status = ${status},
+      ended_at = ${status === "ended" ? sql`clock_timestamp()` : sql`NULL`},
+      updated_at = clock_timestamp()
+    WHERE id = ${id}`);
+  return { changed: true };
+}

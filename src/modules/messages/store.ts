@@ -1,0 +1,121 @@
+import sql from "sql-template-tag";
+import type { Queryable } from "../../db/database.ts";
+import { json } from "../../db/sql.ts";
+
+export type MessageStatus = "received" | "pending" | "sent" | "delivered" | "read" | "failed";
+
+export interface MessageRow {
+  id: string;
+  project_id: string;
+  phone_number_ref: string;
+  conversation_id: string;
+  contact_id: string;
+  wamid: string | null;
+  direction: "inbound" | "outbound";
+  type: string;
+  content: Record<string, unknown>;
+  text: string | null;
+  context: Record<string, unknown> | null;
+  status: MessageStatus;
+  processing_status: string;
+  origin: string;
+  sent_at: string;
+  statuses: Record<string, unknown>[];
+  error: Record<string, unknown> | null;
+  media: Record<string, unknown> | null;
+  biz_opaque_callback_data: string | null;
+  idempotency_key: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface NewMessage {
+  projectId: string;
+  phoneNumberRef: string;
+  conversationId: string;
+  contactId: string;
+  wamid: string | null;
+  direction: "inbound" | "outbound";
+  type: string;
+  content: Record<string, unknown>;
+  text: string | null;
+  context: Record<string, unknown> | null;
+  status: MessageStatus;
+  sentAt: string;
+  processingStatus?: string;
+  origin?: string;
+  idempotencyKey?: string | null;
+}
+
+/** Inserts a message; a replayed wamid on the same number inserts nothing (undefined). */
+export async function insertMessage(tx: Queryable, m: NewMessage): Promise<MessageRow | undefined> {
+  const [row] = await tx.query<MessageRow>(sql`
+    INSERT INTO messages (project_id, phone_number_ref, conversation_id, contact_id, wamid, direction, type,
+                          content, text, context, status, processing_status, origin, sent_at, idempotency_key)
+    VALUES (${m.projectId}, ${m.phoneNumberRef}, ${m.conversationId}, ${m.contactId}, ${m.wamid}, ${m.direction},
+            ${m.type}, ${json(m.content)}, ${m.text}, ${m.context === null ? null : json(m.context)}, ${m.status},
+            ${m.processingStatus ?? "completed"}, ${m.origin ?? "cloud_api"}, ${m.sentAt}::timestamptz,
+            ${m.idempotencyKey ?? null})
+    ON CONFLICT (phone_number_ref, wamid) WHERE wamid IS NOT NULL DO NOTHING
+    RETURNING *`);
+  return row;
+}
+
+// A status never moves a message backwards; `failed` ends a message not yet delivered.
+const RANK: Record<string, number> = { pending: 0, sent: 1, delivered: 2, read: 3 };
+
+/**
+ * Applies one of Meta's status objects to the outbound message `wamid`: the raw object is kept
+ * in `statuses`, and `status` advances only forwards. Returns the updated row and whether the
+ * status changed, or undefined when no such message exists (yet).
+ */
+export async function applyStatus(
+  tx: Queryable,
+  phoneNumberRef: string,
+  wamid: string,
+  status: Record<string, unknown> & { status: string },
+): Promise<{ message: MessageRow; changed: boolean } | undefined> {
+  const [current] = await tx.query<MessageRow>(sql`
+    SELECT * FROM messages WHERE phone_number_ref = ${phoneNumberRef} AND wamid = ${wamid} FOR UPDATE`);
+  if (!current) return undefined;
+  const next = status.status;
+  const changed =
+    next === "failed"
+      ? current.status === "pending" || current.status === "sent"
+      : next in RANK && current.status !== "failed" && RANK[next]! > (RANK[current.status] ?? 99);
+  const errors = Array.isArray(status.errors) ? status.errors : null;
+  const [message] = await tx.query<MessageRow>(sql`
+    UPDATE messages SET
+      statuses = statuses || ${json([status])}::jsonb,
+      status = ${changed ? next : current.status},
+      error = ${changed && errors ? json(errors[0]) : current.error === null ? null : json(current.error)},
+      updated_at = clock_timestamp()
+    WHERE id = ${current.id}
+    RETURNING *`);
+  return { message: message!, changed };
+}
+
+export async function keepPendingStatus(
+  tx: Queryable,
+  phoneNumberRef: string,
+  wamid: string,
+  status: Record<string, unknown>,
+): Promise<void> {
+  await tx.query(sql`
+    INSERT INTO pending_statuses (phone_number_ref, wamid, status) VALUES (${phoneNumberRef}, ${wamid}, ${json(status)})`);
+}
+
+/** Takes (and removes) the statuses kept for `wamid`, oldest first. */
+export async function takePendingStatuses(
+  tx: Queryable,
+  phoneNumberRef: string,
+  wamid: string,
+): Promise<(Record<string, unknown> & { status: string })[]> {
+  const rows = await tx.query<{
+    status: Record<string, unknown> & { status: string };
+    created_at: string;
+  }>(sql`
+    DELETE FROM pending_statuses WHERE phone_number_ref = ${phoneNumberRef} AND wamid = ${wamid}
+    RETURNING status, created_at`);
+  return rows.sort((a, b) => a.created_at.localeCompare(b.created_at)).map((r) => r.status);
+}

@@ -1,0 +1,299 @@
+import sql from "sql-template-tag";
+import type { AppContext } from "../context.ts";
+import type { Queryable } from "../db/database.ts";
+import { type ParleyEvent, publishEvents } from "../events/publish.ts";
+import { presentContact } from "../modules/contacts/presenter.ts";
+import { findOrCreateContactByWaId } from "../modules/contacts/store.ts";
+import { presentConversation } from "../modules/conversations/presenter.ts";
+import {
+  type ConversationRow,
+  findConversation,
+  findOrOpenConversation,
+  recordMessageInSummary,
+} from "../modules/conversations/store.ts";
+import { presentMessage } from "../modules/messages/presenter.ts";
+import {
+  applyStatus,
+  insertMessage,
+  keepPendingStatus,
+  type MessageRow,
+  takePendingStatuses,
+} from "../modules/messages/store.ts";
+import type { PhoneNumberRow } from "../modules/phone-numbers/store.ts";
+
+/** One `entry[].changes[].value` of a Meta webhook, as far as Parley reads it. */
+export interface WebhookValue {
+  metadata?: { phone_number_id?: string };
+  contacts?: { wa_id?: string; profile?: { name?: string } }[];
+  messages?: InboundMessage[];
+  statuses?: (Record<string, unknown> & { id?: string; status?: string })[];
+  user_preferences?: {
+    wa_id?: string;
+    detail?: string;
+    category?: string;
+    value?: string;
+    timestamp?: string;
+  }[];
+}
+
+interface InboundMessage {
+  id?: string;
+  from?: string;
+  timestamp?: string;
+  type?: string;
+  context?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+const toIso = (unixSeconds: string | undefined) => {
+  const n = Number(unixSeconds);
+  return new Date(Number.isFinite(n) && n > 0 ? n * 1000 : Date.now()).toISOString();
+};
+
+/** `obj.a.b` when it is a string. */
+function textAt(obj: unknown, ...path: string[]): string | undefined {
+  let value: unknown = obj;
+  for (const key of path)
+    value = value && typeof value === "object" ? (value as Record<string, unknown>)[key] : undefined;
+  return typeof value === "string" ? value : undefined;
+}
+
+/** A short plain-text rendering of a message, for summaries and `kapso.content`. */
+export function messageText(type: string, content: Record<string, unknown>): string | null {
+  switch (type) {
+    case "text":
+      return textAt(content, "body") ?? null;
+    case "image":
+    case "video":
+    case "document":
+      return textAt(content, "caption") ?? textAt(content, "filename") ?? `[${type}]`;
+    case "audio":
+    case "sticker":
+      return `[${type}]`;
+    case "location":
+      return (
+        [textAt(content, "name"), textAt(content, "address")].filter(Boolean).join(", ") ||
+        `[location ${content.latitude}, ${content.longitude}]`
+      );
+    case "contacts": {
+      const list = Array.isArray(content.contacts) ? content.contacts : [];
+      const names = list.map((c) => textAt(c, "name", "formatted_name")).filter(Boolean);
+      return names.length ? names.join(", ") : "[contacts]";
+    }
+    case "interactive":
+      return (
+        textAt(content, "button_reply", "title") ??
+        textAt(content, "list_reply", "title") ??
+        (content.nfm_reply ? "[flow response]" : null)
+      );
+    case "button":
+      return textAt(content, "text") ?? null;
+    case "reaction":
+      return textAt(content, "emoji") ?? null;
+    default:
+      return null;
+  }
+}
+
+/** The Meta type object of a message (`contacts` is an array in Meta's JSON). */
+function typeContent(message: InboundMessage, type: string): Record<string, unknown> {
+  const value = message[type];
+  if (Array.isArray(value)) return { [type]: value };
+  return value && typeof value === "object" ? (value as Record<string, unknown>) : {};
+}
+
+const conversationPayload = (conversation: ConversationRow) => ({
+  conversation: presentConversation(conversation),
+  phone_number_id: conversation.phone_number_id,
+});
+
+async function ingestMessage(
+  tx: Queryable,
+  number: PhoneNumberRow,
+  message: InboundMessage,
+  profiles: Map<string, string | undefined>,
+): Promise<ParleyEvent[]> {
+  if (!message.from || !message.id) return [];
+  const type = message.type ?? "unsupported";
+  const contact = await findOrCreateContactByWaId(
+    tx,
+    number.project_id,
+    message.from,
+    profiles.get(message.from),
+  );
+  const { conversation, created } = await findOrOpenConversation(tx, {
+    projectId: number.project_id,
+    phoneNumberRef: number.id,
+    contactId: contact.id,
+  });
+  const content = typeContent(message, type);
+  const sentAt = toIso(message.timestamp);
+  const text = messageText(type, content);
+  const row = await insertMessage(tx, {
+    projectId: number.project_id,
+    phoneNumberRef: number.id,
+    conversationId: conversation.id,
+    contactId: contact.id,
+    wamid: message.id,
+    direction: "inbound",
+    type,
+    content,
+    text,
+    context: message.context ?? null,
+    status: "received",
+    processingStatus: "pending",
+    sentAt,
+  });
+  if (!row) return []; // a replay of a message we already hold
+  await recordMessageInSummary(tx, conversation.id, {
+    wamid: message.id,
+    type,
+    text,
+    sentAt,
+    direction: "inbound",
+  });
+  const current = (await findConversation(tx, number.project_id, conversation.id))!;
+  const events: ParleyEvent[] = [];
+  const base = { projectId: number.project_id, phoneNumberRef: number.id, conversationId: conversation.id };
+  if (created)
+    events.push({ ...base, type: "whatsapp.conversation.created", payload: conversationPayload(current) });
+  events.push({
+    ...base,
+    type: "whatsapp.message.received",
+    payload: {
+      message: presentMessage(row),
+      conversation: presentConversation(current),
+      is_new_conversation: created,
+      phone_number_id: number.phone_number_id,
+    },
+  });
+  return events;
+}
+
+/** The v2 event of a message whose status changed. */
+async function statusEvent(tx: Queryable, number: PhoneNumberRow, message: MessageRow): Promise<ParleyEvent> {
+  const conversation = (await findConversation(tx, number.project_id, message.conversation_id))!;
+  return {
+    type: `whatsapp.message.${message.status}`,
+    projectId: number.project_id,
+    phoneNumberRef: number.id,
+    conversationId: conversation.id,
+    payload: {
+      message: presentMessage(message),
+      conversation: presentConversation(conversation),
+      is_new_conversation: false,
+      phone_number_id: number.phone_number_id,
+    },
+  };
+}
+
+async function ingestStatus(
+  tx: Queryable,
+  number: PhoneNumberRow,
+  status: Record<string, unknown> & { id?: string; status?: string },
+): Promise<ParleyEvent[]> {
+  if (!status.id || typeof status.status !== "string") return [];
+  const applied = await applyStatus(tx, number.id, status.id, status as typeof status & { status: string });
+  if (!applied) {
+    await keepPendingStatus(tx, number.id, status.id, status);
+    return [];
+  }
+  return applied.changed ? [await statusEvent(tx, number, applied.message)] : [];
+}
+
+/**
+ * Applies the statuses that arrived before the send recorded `wamid` (Meta can answer the
+ * status webhook before our own commit). The send path calls this once it stores the wamid.
+ */
+export async function applyPendingStatuses(
+  tx: Queryable,
+  number: PhoneNumberRow,
+  wamid: string,
+): Promise<void> {
+  const events: ParleyEvent[] = [];
+  for (const status of await takePendingStatuses(tx, number.id, wamid)) {
+    const applied = await applyStatus(tx, number.id, wamid, status);
+    if (applied?.changed) events.push(await statusEvent(tx, number, applied.message));
+  }
+  await publishEvents(tx, events);
+}
+
+async function ingestPreference(
+  tx: Queryable,
+  number: PhoneNumberRow,
+  pref: NonNullable<WebhookValue["user_preferences"]>[number],
+): Promise<ParleyEvent[]> {
+  if (!pref.wa_id || pref.category !== "marketing_messages") return [];
+  if (pref.value !== "stop" && pref.value !== "resume") return [];
+  const status = pref.value === "stop" ? "stopped" : "resumed";
+  const contact = await findOrCreateContactByWaId(tx, number.project_id, pref.wa_id);
+  const occurredAt = toIso(pref.timestamp);
+  const [previous] = await tx.query<{ status: string; last_event_at: string }>(sql`
+    SELECT status, last_event_at FROM marketing_preferences
+    WHERE contact_id = ${contact.id} AND phone_number_ref = ${number.id} FOR UPDATE`);
+  // Meta delivers preference webhooks unordered: an older signal never overrides a newer one.
+  if (previous && Date.parse(previous.last_event_at) > Date.parse(occurredAt)) return [];
+  const [saved] = await tx.query<{ sequence: number }>(sql`
+    INSERT INTO marketing_preferences (project_id, contact_id, phone_number_ref, status, detail, source, last_event_at)
+    VALUES (${number.project_id}, ${contact.id}, ${number.id}, ${status}, ${pref.detail ?? null}, 'meta_webhook', ${occurredAt})
+    ON CONFLICT (contact_id, phone_number_ref) DO UPDATE SET
+      status = EXCLUDED.status, detail = EXCLUDED.detail, source = EXCLUDED.source,
+      last_event_at = EXCLUDED.last_event_at, sequence = marketing_preferences.sequence + 1,
+      updated_at = clock_timestamp()
+    RETURNING sequence`);
+  const c = presentContact(contact);
+  return [
+    {
+      type: "whatsapp.contact.marketing_preference_changed",
+      projectId: number.project_id,
+      phoneNumberRef: number.id,
+      payload: {
+        contact: {
+          id: c.id,
+          wa_id: c.wa_id,
+          profile_name: c.profile_name,
+          display_name: c.display_name,
+          created_at: c.created_at,
+          updated_at: c.updated_at,
+        },
+        marketing_preference: {
+          status,
+          previous_status: previous?.status ?? null,
+          detail: pref.detail ?? null,
+          occurred_at: occurredAt,
+          sequence: saved!.sequence,
+        },
+        phone_number_id: number.phone_number_id,
+      },
+    },
+  ];
+}
+
+/**
+ * Stores what one webhook `value` says about `number` — messages, statuses, preference
+ * changes — and publishes the resulting events, all in the caller's transaction, so the
+ * webhook is acknowledged only once everything it carried is committed.
+ */
+export async function ingestValue(
+  ctx: AppContext,
+  tx: Queryable,
+  number: PhoneNumberRow,
+  value: WebhookValue,
+): Promise<void> {
+  const profiles = new Map(
+    (value.contacts ?? []).filter((c) => c.wa_id).map((c) => [c.wa_id!, c.profile?.name]),
+  );
+  const events: ParleyEvent[] = [];
+  if (number.inbound_processing_enabled) {
+    for (const message of value.messages ?? [])
+      events.push(...(await ingestMessage(tx, number, message, profiles)));
+  } else if (value.messages?.length) {
+    ctx.log.debug(
+      { phone_number_id: number.phone_number_id },
+      "inbound processing disabled: messages ignored",
+    );
+  }
+  for (const status of value.statuses ?? []) events.push(...(await ingestStatus(tx, number, status)));
+  for (const pref of value.user_preferences ?? []) events.push(...(await ingestPreference(tx, number, pref)));
+  await publishEvents(tx, events);
+}

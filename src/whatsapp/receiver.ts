@@ -1,0 +1,97 @@
+import sql from "sql-template-tag";
+import type { AppContext } from "../context.ts";
+import type { Server } from "../http/types.ts";
+import { findLivePhoneNumberByMetaId, type PhoneNumberRow } from "../modules/phone-numbers/store.ts";
+import { ingestValue, type WebhookValue } from "./ingest.ts";
+import { sandboxAppSecret, verifyMetaSignature } from "./webhook-signature.ts";
+
+interface WebhookBody {
+  object?: string;
+  entry?: { id?: string; changes?: { field?: string; value?: WebhookValue }[] }[];
+}
+
+/**
+ * Meta's webhook endpoint. Verification (GET) answers `hub.challenge` when `hub.verify_token`
+ * is the configured one or a connected number's. Notifications (POST) are checked against
+ * `X-Hub-Signature-256` — Meta's app secret for production numbers, the sandbox's secret for
+ * sandbox numbers — and stored in one transaction before the 200, so an acknowledged webhook
+ * is never lost; Meta retries anything else, and replays are recognised by wamid.
+ */
+export function webhookReceiverRoutes(app: Server, ctx: AppContext): void {
+  app.register(async (scope) => {
+    // The signature covers the exact bytes Meta sent, so the body is kept raw here.
+    scope.addContentTypeParser("application/json", { parseAs: "buffer" }, (_request, body, done) =>
+      done(null, body),
+    );
+
+    scope.get("/webhooks/whatsapp", { schema: { hide: true } }, async (request, reply) => {
+      const q = request.query as Record<string, string | undefined>;
+      const token = q["hub.verify_token"];
+      if (q["hub.mode"] !== "subscribe" || !token || !(await verifyTokenKnown(ctx, token))) {
+        return reply.code(403).send({ error: "Verification token mismatch" });
+      }
+      return reply.type("text/plain").send(q["hub.challenge"] ?? "");
+    });
+
+    scope.post("/webhooks/whatsapp", { schema: { hide: true } }, async (request, reply) => {
+      const raw = request.body as Buffer;
+      let body: WebhookBody;
+      try {
+        body = JSON.parse(raw.toString("utf8")) as WebhookBody;
+      } catch {
+        return reply.code(400).send({ error: "Body is not JSON" });
+      }
+      const changes = (Array.isArray(body.entry) ? body.entry : []).flatMap((e) =>
+        Array.isArray(e?.changes) ? e.changes : [],
+      );
+      const routed: { number: PhoneNumberRow; value: WebhookValue }[] = [];
+      for (const change of changes) {
+        const id = change?.value?.metadata?.phone_number_id;
+        const number = id ? await findLivePhoneNumberByMetaId(ctx.db, id) : undefined;
+        if (number) routed.push({ number, value: change.value! });
+        else request.log.info({ phone_number_id: id }, "webhook for an unknown phone number ignored");
+      }
+      const signature = request.headers["x-hub-signature-256"] as string | undefined;
+      if (
+        !(await signatureValid(
+          ctx,
+          raw,
+          signature,
+          routed.map((r) => r.number),
+        ))
+      ) {
+        return reply.code(401).send({ error: "Invalid X-Hub-Signature-256" });
+      }
+      await ctx.db.transaction(async (tx) => {
+        for (const { number, value } of routed) await ingestValue(ctx, tx, number, value);
+      });
+      return reply.code(200).send({ success: true });
+    });
+  });
+}
+
+async function verifyTokenKnown(ctx: AppContext, token: string): Promise<boolean> {
+  if (ctx.config.meta.webhookVerifyToken && token === ctx.config.meta.webhookVerifyToken) return true;
+  const rows = await ctx.db.query<{ webhook_verify_token_encrypted: string }>(sql`
+    SELECT webhook_verify_token_encrypted FROM phone_numbers
+    WHERE deleted_at IS NULL AND webhook_verify_token_encrypted IS NOT NULL`);
+  return rows.some((r) => ctx.cipher.decrypt(r.webhook_verify_token_encrypted) === token);
+}
+
+/**
+ * A webhook about sandbox numbers only may be signed with the sandbox secret; anything that
+ * touches a production number must carry Meta's app signature.
+ */
+async function signatureValid(
+  ctx: AppContext,
+  raw: Buffer,
+  header: string | undefined,
+  numbers: PhoneNumberRow[],
+): Promise<boolean> {
+  const appSecret = ctx.config.meta.appSecret;
+  if (appSecret && verifyMetaSignature(appSecret, raw, header)) return true;
+  if (numbers.every((n) => n.kind === "sandbox")) {
+    return verifyMetaSignature(await sandboxAppSecret(ctx.db), raw, header);
+  }
+  return false;
+}
