@@ -8,6 +8,7 @@ import { PLATFORM_PREFIX, registerOpenApi } from "./http/openapi.ts";
 import { registerOpsRoutes } from "./http/ops.ts";
 import type { Server } from "./http/types.ts";
 import { registerValidation } from "./http/validation.ts";
+import { metaProxyRoutes } from "./meta-proxy/routes.ts";
 import { contactRoutes } from "./modules/contacts/routes.ts";
 import { conversationRoutes } from "./modules/conversations/routes.ts";
 import { customerRoutes } from "./modules/customers/routes.ts";
@@ -45,6 +46,7 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
   );
 
   webhookReceiverRoutes(app, ctx);
+  metaProxyRoutes(app, ctx);
 
   if (ctx.config.sandboxEnabled) {
     await app.register(async (sandbox) => sandboxRoutes(sandbox, ctx), { prefix: "/sandbox" });

@@ -17,6 +17,8 @@ export interface Config {
   sandboxEnabled: boolean;
   /** Pause between the sandbox's `sent`, `delivered` and `read` status webhooks. */
   sandboxStatusDelayMs: number;
+  /** Messages per second one number may send through Parley (all processes together). */
+  sendRatePerSecond: number;
   /** Where the sandbox posts its webhooks; unset: this process's own `/webhooks/whatsapp`. */
   sandboxWebhookUrl: string | undefined;
   meta: MetaConfig;
@@ -144,6 +146,7 @@ export function loadConfig(env: Env = process.env): Config {
     encryptionKey,
     sandboxEnabled: readBoolean(env, "PARLEY_SANDBOX", !databaseUrl),
     sandboxStatusDelayMs: readNonNegativeInteger(env, "PARLEY_SANDBOX_STATUS_DELAY_MS", 300),
+    sendRatePerSecond: Math.max(1, readNonNegativeInteger(env, "PARLEY_SEND_RATE_PER_SECOND", 80)),
     sandboxWebhookUrl: readUrl(env, "PARLEY_SANDBOX_WEBHOOK_URL", ["http:", "https:"]),
     meta: {
       appId: env.META_APP_ID || undefined,
