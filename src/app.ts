@@ -14,6 +14,8 @@ import { conversationRoutes } from "./modules/conversations/routes.ts";
 import { customerRoutes } from "./modules/customers/routes.ts";
 import { inboxEmbedRoutes } from "./modules/inbox-embeds/routes.ts";
 import { phoneNumberRoutes } from "./modules/phone-numbers/routes.ts";
+import { providerModelRoutes } from "./modules/provider-models/routes.ts";
+import { setupLinkRoutes } from "./modules/setup-links/routes.ts";
 import { userRoutes } from "./modules/users/routes.ts";
 import { sandboxRoutes } from "./sandbox/routes.ts";
 import { webhookReceiverRoutes } from "./whatsapp/receiver.ts";
@@ -40,6 +42,8 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
       customerRoutes(platform, ctx);
       inboxEmbedRoutes(platform, ctx);
       phoneNumberRoutes(platform, ctx);
+      providerModelRoutes(platform, ctx);
+      setupLinkRoutes(platform, ctx);
       userRoutes(platform, ctx);
     },
     { prefix: PLATFORM_PREFIX },
