@@ -10,6 +10,8 @@ import type { Server } from "./http/types.ts";
 import { registerValidation } from "./http/validation.ts";
 import { metaProxyRoutes } from "./meta-proxy/routes.ts";
 import { contactRoutes } from "./modules/contacts/routes.ts";
+import { assignmentRoutes } from "./modules/conversations/assignments.ts";
+import { registerIdleConversationJob } from "./modules/conversations/idle.ts";
 import { conversationRoutes } from "./modules/conversations/routes.ts";
 import { customerRoutes } from "./modules/customers/routes.ts";
 import { inboxEmbedRoutes } from "./modules/inbox-embeds/routes.ts";
@@ -39,6 +41,7 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
       requireApiKey(platform, ctx);
       contactRoutes(platform, ctx);
       conversationRoutes(platform, ctx);
+      assignmentRoutes(platform, ctx);
       customerRoutes(platform, ctx);
       inboxEmbedRoutes(platform, ctx);
       phoneNumberRoutes(platform, ctx);
@@ -50,6 +53,7 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
   );
 
   webhookReceiverRoutes(app, ctx);
+  registerIdleConversationJob(app, ctx);
   metaProxyRoutes(app, ctx);
 
   if (ctx.config.sandboxEnabled) {

@@ -24,6 +24,8 @@ export interface Config {
   sandboxStatusDelayMs: number;
   /** Messages per second one number may send through Parley (all processes together). */
   sendRatePerSecond: number;
+  /** Active conversations with no message for this long are ended. */
+  conversationTimeoutHours: number;
   /** The AI model catalogue served at `/provider_models`. */
   providerModels: ProviderModel[];
   /** Where the sandbox posts its webhooks; unset: this process's own `/webhooks/whatsapp`. */
@@ -162,6 +164,10 @@ export function loadConfig(env: Env = process.env): Config {
     sandboxEnabled: readBoolean(env, "PARLEY_SANDBOX", !databaseUrl),
     sandboxStatusDelayMs: readNonNegativeInteger(env, "PARLEY_SANDBOX_STATUS_DELAY_MS", 300),
     providerModels: readProviderModelsFile(env),
+    conversationTimeoutHours: Math.max(
+      1,
+      readNonNegativeInteger(env, "PARLEY_CONVERSATION_TIMEOUT_HOURS", 24),
+    ),
     sendRatePerSecond: Math.max(1, readNonNegativeInteger(env, "PARLEY_SEND_RATE_PER_SECOND", 80)),
     sandboxWebhookUrl: readUrl(env, "PARLEY_SANDBOX_WEBHOOK_URL", ["http:", "https:"]),
     meta: {
