@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify from "fastify";
 import type { AppContext } from "./context.ts";
+import { embedRoutes } from "./embed/routes.ts";
 import { requireApiKey } from "./http/auth.ts";
 import { registerErrorHandling } from "./http/errors.ts";
 import { PLATFORM_PREFIX, registerOpenApi } from "./http/openapi.ts";
@@ -56,6 +57,7 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
   );
 
   webhookReceiverRoutes(app, ctx);
+  embedRoutes(app, ctx);
   registerIdleConversationJob(app, ctx);
   let stopDispatcher: (() => Promise<void>) | undefined;
   app.addHook("onReady", async () => {

@@ -99,6 +99,9 @@ export async function recordMessageInSummary(
 
 export interface ConversationFilters {
   phoneNumberId?: string;
+  /** Conversations on numbers of this customer (the inbox embed's customer scope). */
+  customerId?: string;
+  search?: string;
   phoneNumber?: string;
   status?: string;
   assignedUserId?: string;
@@ -112,6 +115,11 @@ export interface ConversationFilters {
 function conditions(projectId: string, f: ConversationFilters): Sql[] {
   const c = [sql`v.project_id = ${projectId}`, sql`pn.deleted_at IS NULL`, sql`c.erased_at IS NULL`];
   if (f.phoneNumberId) c.push(sql`pn.phone_number_id = ${f.phoneNumberId}`);
+  if (f.customerId) c.push(sql`pn.customer_id = ${f.customerId}`);
+  if (f.search) {
+    const like = `%${f.search.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
+    c.push(sql`(c.wa_id LIKE ${like} OR c.profile_name ILIKE ${like} OR c.display_name ILIKE ${like})`);
+  }
   if (f.phoneNumber) {
     c.push(sql`c.wa_id LIKE ${`%${f.phoneNumber.replace(/\D/g, "")}%`}`);
   }

@@ -155,3 +155,10 @@ export async function revokeInboxEmbed(db: Queryable, projectId: string, id: str
     RETURNING id`);
   return rows.length > 0;
 }
+
+/** Records a use of the embed at most once a minute (page loads and API calls are frequent). */
+export async function touchInboxEmbed(db: Queryable, id: string): Promise<void> {
+  await db.query(sql`
+    UPDATE inbox_embeds SET last_used_at = clock_timestamp()
+    WHERE id = ${id} AND (last_used_at IS NULL OR last_used_at < clock_timestamp() - interval '1 minute')`);
+}

@@ -1,0 +1,182 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import sql from "sql-template-tag";
+import type { PhoneNumberRow } from "../src/modules/phone-numbers/store.ts";
+import { addUser } from "../src/modules/users/service.ts";
+import { simulateInbound } from "../src/sandbox/inbound.ts";
+import { startTestApp, type TestApp, type TestProject } from "./support/app.ts";
+import { insertSandboxNumber } from "./support/fixtures.ts";
+
+let t: TestApp;
+let a: TestProject;
+let b: TestProject;
+let numberOne: PhoneNumberRow;
+let numberTwo: PhoneNumberRow;
+let customerId: string;
+
+before(async () => {
+  t = await startTestApp({ listen: true, env: { PARLEY_SANDBOX_STATUS_DELAY_MS: "10" } });
+  a = await t.createProject("A");
+  b = await t.createProject("B");
+  customerId = (
+    await t.api(a, { method: "POST", url: "/platform/v1/customers", payload: { customer: { name: "Acme" } } })
+  ).json().data.id;
+  numberOne = await insertSandboxNumber(t, a.projectId, { customer_id: customerId });
+  numberTwo = await insertSandboxNumber(t, a.projectId);
+  await simulateInbound(t.ctx, {
+    phoneNumberId: numberOne.phone_number_id,
+    from: "15550501000",
+    profileName: "One",
+    message: { type: "text", text: { body: "on one" } },
+  });
+  await simulateInbound(t.ctx, {
+    phoneNumberId: numberTwo.phone_number_id,
+    from: "15550502000",
+    profileName: "Two",
+    message: { type: "text", text: { body: "on two" } },
+  });
+});
+after(() => t.close());
+
+async function embed(p: TestProject, inbox_embed: Record<string, unknown>) {
+  const response = await t.api(p, {
+    method: "POST",
+    url: "/platform/v1/inbox_embeds",
+    payload: { inbox_embed },
+  });
+  assert.equal(response.statusCode, 201, response.body);
+  return response.json().data as { id: string; token: string; embed_url: string };
+}
+
+const api = (
+  token: string,
+  url: string,
+  init: { method?: "GET" | "POST"; payload?: unknown; origin?: string } = {},
+) =>
+  t.request({
+    method: init.method ?? "GET",
+    url: `/embed/api${url}`,
+    payload: init.payload as never,
+    headers: { authorization: `Bearer ${token}`, ...(init.origin ? { origin: init.origin } : {}) },
+  });
+
+describe("the embed page", () => {
+  it("serves the inbox with frame-ancestors from allowed_origins, and a 401 page for a bad token", async () => {
+    const e = await embed(a, {
+      scope_type: "project",
+      allowed_origins: ["https://app.example.com"],
+      language: "es",
+      default_mode: "dark",
+    });
+    assert.equal(e.embed_url, `http://parley.test/embed/${e.token}`);
+    const page = await t.request({ method: "GET", url: `/embed/${e.token}` });
+    assert.equal(page.statusCode, 200);
+    assert.equal(page.headers["content-security-policy"], "frame-ancestors https://app.example.com");
+    assert.match(page.body, /"language":"es"/);
+    assert.match(page.body, /"mode":"dark"/);
+    assert.match(
+      (await t.request({ method: "GET", url: `/embed/${e.token}?mode=light` })).body,
+      /"mode":"light"/,
+    );
+    const open = await embed(a, { scope_type: "project" });
+    assert.equal(
+      (await t.request({ method: "GET", url: `/embed/${open.token}` })).headers["content-security-policy"],
+      "frame-ancestors *",
+    );
+    await t.api(a, { method: "DELETE", url: `/platform/v1/inbox_embeds/${e.id}` });
+    const revoked = await t.request({ method: "GET", url: `/embed/${e.token}` });
+    assert.equal(revoked.statusCode, 401);
+    assert.match(revoked.body, /invalid, revoked or expired/);
+    assert.equal((await t.request({ method: "GET", url: "/embed/nope" })).statusCode, 401);
+    const [row] = await t.ctx.db.query<{ last_used_at: string | null }>(
+      sql`SELECT last_used_at FROM inbox_embeds WHERE id = ${open.id}`,
+    );
+    assert.ok(row!.last_used_at, "use is recorded");
+  });
+});
+
+describe("the embed API", () => {
+  it("shows only the conversations of the embed's scope", async () => {
+    const names = async (token: string) =>
+      (await api(token, "/conversations"))
+        .json()
+        .data.map((c: { phone_number: string }) => c.phone_number)
+        .sort();
+    assert.deepEqual(await names((await embed(a, { scope_type: "project" })).token), [
+      "15550501000",
+      "15550502000",
+    ]);
+    assert.deepEqual(await names((await embed(a, { scope_type: "customer", scope_id: customerId })).token), [
+      "15550501000",
+    ]);
+    const byNumber = await embed(a, { scope_type: "phone_number", scope_id: numberTwo.phone_number_id });
+    assert.deepEqual(await names(byNumber.token), ["15550502000"]);
+    const outside = (
+      await t.api(a, { method: "GET", url: "/platform/v1/whatsapp/conversations?phone_number=15550501000" })
+    ).json().data[0];
+    assert.equal((await api(byNumber.token, `/conversations/${outside.id}/messages`)).statusCode, 404);
+    assert.equal(
+      (
+        await api(byNumber.token, `/conversations/${outside.id}/messages`, {
+          method: "POST",
+          payload: { text: "x" },
+        })
+      ).statusCode,
+      404,
+    );
+    assert.deepEqual(await names((await embed(b, { scope_type: "project" })).token), []);
+
+    const { member } = await addUser(t.ctx, a.projectId, {
+      email: "agent@example.com",
+      name: "Agent",
+      role: "member",
+    });
+    const assigned = await embed(a, { scope_type: "project", assigned_user_id: member.user_id });
+    assert.deepEqual(await names(assigned.token), []);
+    await t.api(a, {
+      method: "POST",
+      url: `/platform/v1/whatsapp/conversations/${outside.id}/assignments`,
+      payload: { assignment: { user_id: member.user_id } },
+    });
+    assert.deepEqual(await names(assigned.token), ["15550501000"]);
+  });
+
+  it("refuses a bad token and a foreign Origin", async () => {
+    const e = await embed(a, { scope_type: "project", allowed_origins: ["https://*.example.com"] });
+    assert.equal((await api("nope", "/conversations")).statusCode, 401);
+    const foreign = await api(e.token, "/conversations", { origin: "https://evil.test" });
+    assert.equal(foreign.statusCode, 403);
+    const allowed = await api(e.token, "/conversations", { origin: "https://app.example.com" });
+    assert.equal(allowed.statusCode, 200);
+    assert.equal(allowed.headers["access-control-allow-origin"], "https://app.example.com");
+  });
+
+  it("replies in a conversation through the send path and reads the thread", async () => {
+    const e = await embed(a, { scope_type: "customer", scope_id: customerId });
+    const [conversation] = (await api(e.token, "/conversations")).json().data;
+    assert.equal(conversation.unread_count, 1);
+    const sent = await api(e.token, `/conversations/${conversation.id}/messages`, {
+      method: "POST",
+      payload: { text: "hello from the inbox" },
+    });
+    assert.equal(sent.statusCode, 201, sent.body);
+    const thread = (await api(e.token, `/conversations/${conversation.id}/messages`)).json().data;
+    assert.equal(thread[0].kapso.content, "hello from the inbox");
+    assert.equal(thread[0].kapso.direction, "outbound");
+    const [row] = await t.ctx.db.query<{ origin: string }>(
+      sql`SELECT origin FROM messages WHERE text = 'hello from the inbox'`,
+    );
+    assert.equal(row!.origin, "inbox");
+    await api(e.token, `/conversations/${conversation.id}/read`, { method: "POST", payload: {} });
+    assert.equal((await api(e.token, "/conversations")).json().data[0].unread_count, 0);
+    assert.equal(
+      (
+        await api(e.token, `/conversations/${conversation.id}/messages`, {
+          method: "POST",
+          payload: { text: "" },
+        })
+      ).statusCode,
+      422,
+    );
+  });
+});
