@@ -11,9 +11,12 @@ import { registerValidation } from "./http/validation.ts";
 import { contactRoutes } from "./modules/contacts/routes.ts";
 import { conversationRoutes } from "./modules/conversations/routes.ts";
 import { customerRoutes } from "./modules/customers/routes.ts";
+import { startDisplayNameJobs, stopDisplayNameJobs } from "./modules/display-names/jobs.ts";
+import { displayNameRoutes } from "./modules/display-names/routes.ts";
 import { inboxEmbedRoutes } from "./modules/inbox-embeds/routes.ts";
 import { phoneNumberRoutes } from "./modules/phone-numbers/routes.ts";
 import { userRoutes } from "./modules/users/routes.ts";
+import { displayNameControlRoutes, displayNameGraphRoutes } from "./sandbox/display-names.ts";
 import { sandboxRoutes } from "./sandbox/routes.ts";
 import { webhookReceiverRoutes } from "./whatsapp/receiver.ts";
 
@@ -37,6 +40,7 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
       contactRoutes(platform, ctx);
       conversationRoutes(platform, ctx);
       customerRoutes(platform, ctx);
+      displayNameRoutes(platform, ctx);
       inboxEmbedRoutes(platform, ctx);
       phoneNumberRoutes(platform, ctx);
       userRoutes(platform, ctx);
@@ -48,7 +52,14 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
 
   if (ctx.config.sandboxEnabled) {
     await app.register(async (sandbox) => sandboxRoutes(sandbox, ctx), { prefix: "/sandbox" });
+    await app.register(async (graph) => displayNameGraphRoutes(graph, ctx), {
+      prefix: "/sandbox/graph/:version",
+    });
+    await app.register(async (controls) => displayNameControlRoutes(controls, ctx), { prefix: "/sandbox" });
   }
+
+  app.addHook("onReady", async () => startDisplayNameJobs(ctx));
+  app.addHook("onClose", async () => stopDisplayNameJobs(ctx));
 
   return app;
 }
