@@ -8,13 +8,18 @@ import { PLATFORM_PREFIX, registerOpenApi } from "./http/openapi.ts";
 import { registerOpsRoutes } from "./http/ops.ts";
 import type { Server } from "./http/types.ts";
 import { registerValidation } from "./http/validation.ts";
+import { metaProxyRoutes } from "./meta-proxy/routes.ts";
 import { contactRoutes } from "./modules/contacts/routes.ts";
+import { assignmentRoutes } from "./modules/conversations/assignments.ts";
+import { registerIdleConversationJob } from "./modules/conversations/idle.ts";
 import { conversationRoutes } from "./modules/conversations/routes.ts";
 import { customerRoutes } from "./modules/customers/routes.ts";
 import { startDisplayNameJobs, stopDisplayNameJobs } from "./modules/display-names/jobs.ts";
 import { displayNameRoutes } from "./modules/display-names/routes.ts";
 import { inboxEmbedRoutes } from "./modules/inbox-embeds/routes.ts";
 import { phoneNumberRoutes } from "./modules/phone-numbers/routes.ts";
+import { providerModelRoutes } from "./modules/provider-models/routes.ts";
+import { setupLinkRoutes } from "./modules/setup-links/routes.ts";
 import { userRoutes } from "./modules/users/routes.ts";
 import { displayNameControlRoutes, displayNameGraphRoutes } from "./sandbox/display-names.ts";
 import { sandboxRoutes } from "./sandbox/routes.ts";
@@ -39,16 +44,21 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
       requireApiKey(platform, ctx);
       contactRoutes(platform, ctx);
       conversationRoutes(platform, ctx);
+      assignmentRoutes(platform, ctx);
       customerRoutes(platform, ctx);
       displayNameRoutes(platform, ctx);
       inboxEmbedRoutes(platform, ctx);
       phoneNumberRoutes(platform, ctx);
+      providerModelRoutes(platform, ctx);
+      setupLinkRoutes(platform, ctx);
       userRoutes(platform, ctx);
     },
     { prefix: PLATFORM_PREFIX },
   );
 
   webhookReceiverRoutes(app, ctx);
+  registerIdleConversationJob(app, ctx);
+  metaProxyRoutes(app, ctx);
 
   if (ctx.config.sandboxEnabled) {
     await app.register(async (sandbox) => sandboxRoutes(sandbox, ctx), { prefix: "/sandbox" });

@@ -1,4 +1,9 @@
 import path from "node:path";
+import {
+  DEFAULT_PROVIDER_MODELS,
+  type ProviderModel,
+  readProviderModels,
+} from "./modules/provider-models/catalogue.ts";
 
 /** Everything Parley reads from its environment, validated once at start. */
 export interface Config {
@@ -17,6 +22,12 @@ export interface Config {
   sandboxEnabled: boolean;
   /** Pause between the sandbox's `sent`, `delivered` and `read` status webhooks. */
   sandboxStatusDelayMs: number;
+  /** Messages per second one number may send through Parley (all processes together). */
+  sendRatePerSecond: number;
+  /** Active conversations with no message for this long are ended. */
+  conversationTimeoutHours: number;
+  /** The AI model catalogue served at `/provider_models`. */
+  providerModels: ProviderModel[];
   /** Where the sandbox posts its webhooks; unset: this process's own `/webhooks/whatsapp`. */
   sandboxWebhookUrl: string | undefined;
   meta: MetaConfig;
@@ -118,6 +129,14 @@ function readPositiveInteger(env: Env, name: string, fallback: number): number {
   return Number(raw);
 }
 
+function readProviderModelsFile(env: Env): ProviderModel[] {
+  const file = env.PARLEY_PROVIDER_MODELS_FILE;
+  if (!file) return DEFAULT_PROVIDER_MODELS;
+  const models = readProviderModels(file);
+  if (typeof models === "string") throw new ConfigError(`PARLEY_PROVIDER_MODELS_FILE ${models}`);
+  return models;
+}
+
 function readList(env: Env, name: string): string[] {
   return (env[name] ?? "")
     .split(",")
@@ -155,6 +174,12 @@ export function loadConfig(env: Env = process.env): Config {
     encryptionKey,
     sandboxEnabled: readBoolean(env, "PARLEY_SANDBOX", !databaseUrl),
     sandboxStatusDelayMs: readNonNegativeInteger(env, "PARLEY_SANDBOX_STATUS_DELAY_MS", 300),
+    providerModels: readProviderModelsFile(env),
+    conversationTimeoutHours: Math.max(
+      1,
+      readNonNegativeInteger(env, "PARLEY_CONVERSATION_TIMEOUT_HOURS", 24),
+    ),
+    sendRatePerSecond: Math.max(1, readNonNegativeInteger(env, "PARLEY_SEND_RATE_PER_SECOND", 80)),
     sandboxWebhookUrl: readUrl(env, "PARLEY_SANDBOX_WEBHOOK_URL", ["http:", "https:"]),
     meta: {
       appId: env.META_APP_ID || undefined,

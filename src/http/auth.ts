@@ -25,7 +25,7 @@ export function apiKeyFromHeaders(
 export function requireApiKey(
   scope: FastifyInstance,
   ctx: AppContext,
-  onMissing = () => unauthorized(),
+  onMissing: () => Error = () => unauthorized(),
 ): void {
   scope.addHook("onRequest", async (request) => {
     const key = apiKeyFromHeaders(request.headers);

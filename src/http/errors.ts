@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance } from "fastify";
+import { MetaApiError } from "../whatsapp/meta-errors.ts";
 
 /**
  * An error that answers the request with `status` and `{"error": message, ...extra}`.
@@ -91,6 +92,10 @@ export function registerErrorHandling(app: FastifyInstance): void {
   });
 
   app.setErrorHandler((error: FastifyError | HttpError, request, reply) => {
+    if (error instanceof MetaApiError) {
+      if (error.headers) reply.headers(error.headers);
+      return reply.code(error.status).send(error.body);
+    }
     if (error instanceof HttpError) {
       if (error.headers) reply.headers(error.headers);
       return reply.code(error.statusCode).send({ error: error.message, ...error.extra });

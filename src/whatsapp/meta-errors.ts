@@ -59,3 +59,18 @@ export function unknownObjectError(id: string): { status: number; body: { error:
     `Unsupported request - method type: get. Object with ID '${id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation.`,
   );
 }
+
+/** Thrown on the Meta proxy: answered as Meta's own error body with Meta's status. */
+export class MetaApiError extends Error {
+  readonly status: number;
+  readonly body: { error: MetaError };
+  readonly headers: Record<string, string> | undefined;
+
+  constructor(error: { status: number; body: { error: MetaError } }, headers?: Record<string, string>) {
+    super(error.body.error.message);
+    this.name = "MetaApiError";
+    this.status = error.status;
+    this.body = error.body;
+    this.headers = headers;
+  }
+}

@@ -252,6 +252,12 @@ export async function checkPhoneNumberHealth(
   }
 
   const previous = await store.findHealthState(ctx.db, number.id);
+  // Another request may have finished its check between our cache read and our claim.
+  const justChecked = reusable(previous, Date.now());
+  if (justChecked) {
+    await store.releaseHealthCheck(ctx.db, number.id);
+    return justChecked;
+  }
   let outcome: CheckOutcome;
   try {
     outcome = await runChecks(ctx, number);

@@ -256,6 +256,13 @@ export async function claimHealthCheck(
   return rows.length > 0;
 }
 
+/** Gives up a claimed check without running it (a fresh result was already there). */
+export async function releaseHealthCheck(db: Queryable, phoneNumberRef: string): Promise<void> {
+  await db.query(
+    sql`UPDATE phone_number_health SET checking_since = NULL WHERE phone_number_ref = ${phoneNumberRef}`,
+  );
+}
+
 export async function saveHealthResult(
   db: Queryable,
   phoneNumberRef: string,

@@ -1,0 +1,255 @@
+import sql from "sql-template-tag";
+import type { AppContext } from "../context.ts";
+import { consumeRateLimit } from "../db/rate-limits.ts";
+import { json } from "../db/sql.ts";
+import { findOrCreateContactByWaId } from "../modules/contacts/store.ts";
+import { findOrOpenConversation, recordMessageInSummary } from "../modules/conversations/store.ts";
+import { insertMessage, type MessageRow } from "../modules/messages/store.ts";
+import type { PhoneNumberRow } from "../modules/phone-numbers/store.ts";
+import { GraphApiError, type MetaError } from "../whatsapp/graph-client.ts";
+import { applyPendingStatuses, messageText } from "../whatsapp/ingest.ts";
+import { isMarkAsRead, validateSendBody } from "../whatsapp/message-validation.ts";
+import { MetaApiError, metaError } from "../whatsapp/meta-errors.ts";
+import { graphTargetFor } from "../whatsapp/targets.ts";
+
+export interface SendMessageInput {
+  projectId: string;
+  phoneNumber: PhoneNumberRow;
+  /** A Meta `/messages` body. */
+  body: Record<string, unknown>;
+  /** Same key on the same number → the first result, and nothing is sent twice. */
+  idempotencyKey?: string;
+  origin?: "cloud_api" | "inbox" | "broadcast";
+}
+
+export interface SendMessageResult {
+  /** HTTP status to answer with (200 on success). */
+  status: number;
+  /** Meta's success body or Meta's `{error: {...}}`. */
+  body: unknown;
+  headers?: Record<string, string>;
+  /** Parley's stored outbound message. */
+  messageId?: string;
+  wamid?: string;
+}
+
+const SERVICE_WINDOW_MS = 24 * 60 * 60 * 1000;
+
+const fromError = (e: MetaApiError): SendMessageResult => ({
+  status: e.status,
+  body: e.body,
+  headers: e.headers,
+});
+
+interface MetaSendResponse {
+  messaging_product: "whatsapp";
+  contacts: { input: string; wa_id: string }[];
+  messages: { id: string; message_status?: string }[];
+}
+
+const successBody = (to: string, wamid: string): MetaSendResponse => ({
+  messaging_product: "whatsapp",
+  contacts: [{ input: to, wa_id: to }],
+  messages: [{ id: wamid }],
+});
+
+/** What a stored send answered, for a retried request with the same idempotency key. */
+function replay(row: MessageRow, to: string): SendMessageResult {
+  if (row.wamid)
+    return { status: 200, body: successBody(to, row.wamid), messageId: row.id, wamid: row.wamid };
+  if (row.status === "failed" && row.error) {
+    const stored = row.error as { http_status?: number; error?: MetaError };
+    return { status: stored.http_status ?? 400, body: { error: stored.error }, messageId: row.id };
+  }
+  return fromError(
+    new MetaApiError(
+      metaError(
+        "invalidParameter",
+        "A request with this Idempotency-Key is still being processed; retry shortly",
+      ),
+    ),
+  );
+}
+
+async function findByIdempotencyKey(ctx: AppContext, number: PhoneNumberRow, key: string) {
+  const [row] = await ctx.db.query<MessageRow>(
+    sql`SELECT * FROM messages WHERE phone_number_ref = ${number.id} AND idempotency_key = ${key}`,
+  );
+  return row;
+}
+
+/** Free-form messages need an inbound message from the contact on this number within 24 h. */
+async function checkServiceWindow(ctx: AppContext, number: PhoneNumberRow, waId: string): Promise<void> {
+  const [row] = await ctx.db.query<{ last: string | null }>(sql`
+    SELECT max(m.sent_at) AS last FROM messages m JOIN contacts c ON c.id = m.contact_id
+    WHERE m.phone_number_ref = ${number.id} AND c.project_id = ${number.project_id} AND c.wa_id = ${waId}
+      AND m.direction = 'inbound'`);
+  if (!row?.last || Date.now() - Date.parse(row.last) > SERVICE_WINDOW_MS) {
+    throw new MetaApiError(
+      metaError(
+        "reEngagement",
+        "(#131047) Re-engagement message",
+        "Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
+      ),
+    );
+  }
+}
+
+/** Whether `template` is a marketing template and the contact stopped marketing messages on this number. */
+async function marketingStopped(
+  ctx: AppContext,
+  number: PhoneNumberRow,
+  waId: string,
+  template: Record<string, unknown>,
+): Promise<boolean> {
+  const [stopped] = await ctx.db.query(sql`
+    SELECT 1 FROM marketing_preferences mp JOIN contacts c ON c.id = mp.contact_id
+    WHERE mp.phone_number_ref = ${number.id} AND c.project_id = ${number.project_id} AND c.wa_id = ${waId}
+      AND mp.status = 'stopped'`);
+  if (!stopped || !number.business_account_id) return false;
+  const name = String(template.name);
+  const language = String((template.language as { code?: string })?.code ?? "");
+  const found = await ctx.graph.request<{ data?: { name: string; language: string; category: string }[] }>(
+    graphTargetFor(ctx, number),
+    { path: `/${number.business_account_id}/message_templates`, query: { name, limit: 100 } },
+  );
+  const match = (found.data ?? []).find((t) => t.name === name && (!language || t.language === language));
+  return match?.category?.toUpperCase() === "MARKETING";
+}
+
+async function checkRate(ctx: AppContext, number: PhoneNumberRow): Promise<void> {
+  const decision = await consumeRateLimit(ctx.db, [
+    { key: `send:${number.id}`, seconds: 1, limit: ctx.config.sendRatePerSecond },
+  ]);
+  if (!decision.allowed) {
+    throw new MetaApiError(
+      metaError("rateLimited", "(#130429) Rate limit hit", "Cloud API message throughput has been reached."),
+      { "Retry-After": String(Math.max(1, decision.retryAfterSeconds)) },
+    );
+  }
+}
+
+/**
+ * Sends one message from `phoneNumber`: validated like Meta, within the sending rules (24-hour
+ * window, marketing opt-outs, per-number rate, idempotency), stored as an outbound message of
+ * the contact's conversation before Meta (or the sandbox) is called, then updated with Meta's
+ * answer. Errors come back as Meta's error body, never thrown.
+ */
+export async function sendMessage(ctx: AppContext, input: SendMessageInput): Promise<SendMessageResult> {
+  const number = input.phoneNumber;
+  const target = graphTargetFor(ctx, number);
+  try {
+    const { type, to } = validateSendBody(input.body);
+    if (isMarkAsRead(input.body)) {
+      const body = await ctx.graph.request(target, {
+        method: "POST",
+        path: `/${number.phone_number_id}/messages`,
+        json: input.body,
+      });
+      return { status: 200, body };
+    }
+    if (input.idempotencyKey) {
+      const previous = await findByIdempotencyKey(ctx, number, input.idempotencyKey);
+      if (previous) return replay(previous, to);
+    }
+    if (type === "template") {
+      if (await marketingStopped(ctx, number, to, input.body.template as Record<string, unknown>)) {
+        return {
+          status: 422,
+          body: {
+            error: {
+              message: "The contact has stopped marketing messages from this number",
+              type: "OAuthException",
+              code: "marketing_preference_stopped",
+            },
+          },
+        };
+      }
+    } else {
+      await checkServiceWindow(ctx, number, to);
+    }
+    await checkRate(ctx, number);
+
+    const content = (type === "contacts" ? { contacts: input.body.contacts } : input.body[type]) as Record<
+      string,
+      unknown
+    >;
+    const stored = await ctx.db
+      .transaction(async (tx) => {
+        const contact = await findOrCreateContactByWaId(tx, number.project_id, to);
+        const { conversation } = await findOrOpenConversation(tx, {
+          projectId: number.project_id,
+          phoneNumberRef: number.id,
+          contactId: contact.id,
+        });
+        const sentAt = new Date().toISOString();
+        const text =
+          type === "template"
+            ? `[template ${String((content as { name?: string }).name)}]`
+            : messageText(type, content);
+        const message = await insertMessage(tx, {
+          projectId: number.project_id,
+          phoneNumberRef: number.id,
+          conversationId: conversation.id,
+          contactId: contact.id,
+          wamid: null,
+          direction: "outbound",
+          type,
+          content,
+          text,
+          context: (input.body.context as Record<string, unknown>) ?? null,
+          status: "pending",
+          sentAt,
+          origin: input.origin ?? "cloud_api",
+          idempotencyKey: input.idempotencyKey ?? null,
+        });
+        await recordMessageInSummary(tx, conversation.id, {
+          wamid: null,
+          type,
+          text,
+          sentAt,
+          direction: "outbound",
+        });
+        return message!;
+      })
+      .catch(async (err: { code?: string }) => {
+        // Two requests with one key raced: the other stored first, so answer as it will.
+        if (err.code === "23505" && input.idempotencyKey) {
+          return { raced: await findByIdempotencyKey(ctx, number, input.idempotencyKey) };
+        }
+        throw err;
+      });
+    if ("raced" in stored) return replay(stored.raced!, to);
+
+    try {
+      const response = await ctx.graph.request<MetaSendResponse>(target, {
+        method: "POST",
+        path: `/${number.phone_number_id}/messages`,
+        json: input.body,
+      });
+      const wamid = response.messages?.[0]?.id;
+      await ctx.db.transaction(async (tx) => {
+        await tx.query(
+          sql`UPDATE messages SET wamid = ${wamid ?? null}, updated_at = clock_timestamp() WHERE id = ${stored.id}`,
+        );
+        await tx.query(sql`
+          UPDATE conversations SET last_message_id = ${wamid ?? null}
+          WHERE id = ${stored.conversation_id} AND last_message_id IS NULL`);
+        if (wamid) await applyPendingStatuses(tx, number, wamid);
+      });
+      return { status: 200, body: response, messageId: stored.id, wamid };
+    } catch (err) {
+      if (!(err instanceof GraphApiError)) throw err;
+      const status = err.status || 502;
+      await ctx.db.query(sql`
+        UPDATE messages SET status = 'failed', error = ${json({ http_status: status, error: err.error })},
+          updated_at = clock_timestamp()
+        WHERE id = ${stored.id}`);
+      return { status, body: { error: err.error }, messageId: stored.id };
+    }
+  } catch (err) {
+    if (err instanceof MetaApiError) return fromError(err);
+    if (err instanceof GraphApiError) return { status: err.status || 502, body: { error: err.error } };
+    throw err;
+  }
+}

@@ -1,0 +1,289 @@
+import sql from "sql-template-tag";
+import type { AppContext } from "../context.ts";
+import { requireApiKey } from "../http/auth.ts";
+import { HttpError } from "../http/errors.ts";
+import { cursorPage, cursorQuery, whereAll } from "../http/pagination.ts";
+import type { Server } from "../http/types.ts";
+import { isUuid } from "../lib/ids.ts";
+import { sendMessage } from "../messaging/send.ts";
+import { presentContact } from "../modules/contacts/presenter.ts";
+import * as contacts from "../modules/contacts/store.ts";
+import * as conversations from "../modules/conversations/service.ts";
+import { presentMessage } from "../modules/messages/presenter.ts";
+import type { MessageRow } from "../modules/messages/store.ts";
+import { findProjectPhoneNumber, type PhoneNumberRow } from "../modules/phone-numbers/store.ts";
+import { GraphApiError } from "../whatsapp/graph-client.ts";
+import { MetaApiError, metaError, unknownObjectError } from "../whatsapp/meta-errors.ts";
+import { graphTargetFor } from "../whatsapp/targets.ts";
+
+type Query = Record<string, string | undefined>;
+
+function checkVersion(version: string): void {
+  if (!/^v\d+\.\d+$/.test(version)) {
+    throw new MetaApiError(metaError("unsupported", `Unknown path components: /${version}`));
+  }
+}
+
+/** The project's live number `id`, refused as Meta refuses an id it does not know. */
+async function projectNumber(ctx: AppContext, projectId: string, id: string): Promise<PhoneNumberRow> {
+  const number = /^\d+$/.test(id) ? await findProjectPhoneNumber(ctx.db, projectId, id) : undefined;
+  if (!number) throw new MetaApiError(unknownObjectError(id));
+  return number;
+}
+
+/** A project number on WABA `wabaId`, through which that WABA's templates are reached. */
+async function wabaNumber(ctx: AppContext, projectId: string, wabaId: string): Promise<PhoneNumberRow> {
+  const [number] = await ctx.db.query<PhoneNumberRow>(sql`
+    SELECT * FROM phone_numbers
+    WHERE project_id = ${projectId} AND business_account_id = ${wabaId} AND deleted_at IS NULL
+    ORDER BY created_at LIMIT 1`);
+  if (!number) throw new MetaApiError(unknownObjectError(wabaId));
+  return number;
+}
+
+function limitOf(q: Query): number {
+  const limit = q.limit === undefined ? 20 : Number(q.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+    throw new MetaApiError(
+      metaError("invalidParameter", "(#100) Param limit must be an integer between 1 and 100"),
+    );
+  }
+  return limit;
+}
+
+/** Passes a Graph call through to Meta (or the sandbox) with the number's own credentials. */
+async function passThrough(
+  ctx: AppContext,
+  number: PhoneNumberRow,
+  request: Parameters<AppContext["graph"]["request"]>[1],
+) {
+  try {
+    return await ctx.graph.request(graphTargetFor(ctx, number), request);
+  } catch (err) {
+    if (err instanceof GraphApiError)
+      throw new MetaApiError({ status: err.status || 502, body: { error: err.error } });
+    throw err;
+  }
+}
+
+/**
+ * The WhatsApp Cloud API surface Kapso proxies at `/meta/whatsapp/{version}/…`, authenticated
+ * with `X-API-Key` and limited to the project's numbers, plus Kapso's history endpoints. Every
+ * error is Meta's error object, so Meta clients raise their usual errors.
+ */
+export function metaProxyRoutes(app: Server, ctx: AppContext): void {
+  app.register(
+    async (proxy) => {
+      requireApiKey(
+        proxy,
+        ctx,
+        () =>
+          new MetaApiError(
+            metaError("authentication", "Invalid OAuth access token - Cannot parse access token"),
+          ),
+      );
+      proxy.setErrorHandler((error, request, reply) => {
+        if (error instanceof MetaApiError) {
+          if (error.headers) reply.headers(error.headers);
+          return reply.code(error.status).send(error.body);
+        }
+        if (error instanceof HttpError && error.statusCode < 500) {
+          return reply
+            .code(error.statusCode === 404 ? 400 : error.statusCode)
+            .send(metaError("invalidParameter", error.message).body);
+        }
+        const status = (error as { statusCode?: number }).statusCode ?? 500;
+        if (status < 500)
+          return reply.code(status).send(metaError("invalidParameter", (error as Error).message).body);
+        request.log.error({ err: error }, "proxy request failed");
+        return reply.code(500).send(metaError("genericUser", "An unknown error occurred").body);
+      });
+
+      proxy.post("/:version/:phone_number_id/messages", async (request, reply) => {
+        const { version, phone_number_id: id } = request.params as Query & {
+          version: string;
+          phone_number_id: string;
+        };
+        checkVersion(version);
+        const number = await projectNumber(ctx, request.auth.projectId, id);
+        const key = request.headers["idempotency-key"];
+        const result = await sendMessage(ctx, {
+          projectId: request.auth.projectId,
+          phoneNumber: number,
+          body: (request.body ?? {}) as Record<string, unknown>,
+          idempotencyKey: typeof key === "string" && key ? key.slice(0, 255) : undefined,
+        });
+        if (result.headers) reply.headers(result.headers);
+        return reply.code(result.status).send(result.body);
+      });
+
+      proxy.get("/:version/:phone_number_id/messages", async (request) => {
+        const { version, phone_number_id: id } = request.params as {
+          version: string;
+          phone_number_id: string;
+        };
+        checkVersion(version);
+        const number = await projectNumber(ctx, request.auth.projectId, id);
+        const q = request.query as Query;
+        const params = { limit: limitOf(q), before: q.before, after: q.after };
+        const cursor = cursorQuery(params, { sql: sql`m.sent_at`, name: "sent_at", idSql: sql`m.id` });
+        const conditions = [sql`m.phone_number_ref = ${number.id}`, cursor.where];
+        if (q.conversation_id) {
+          if (!isUuid(q.conversation_id)) throw new MetaApiError(unknownObjectError(q.conversation_id));
+          conditions.push(sql`m.conversation_id = ${q.conversation_id}`);
+        }
+        if (q.direction) conditions.push(sql`m.direction = ${q.direction}`);
+        if (q.status) conditions.push(sql`m.status = ${q.status}`);
+        for (const [field, op] of [
+          ["since", ">="],
+          ["until", "<="],
+        ] as const) {
+          const value = q[field];
+          if (value === undefined) continue;
+          const at = /^\d+$/.test(value) ? new Date(Number(value) * 1000) : new Date(value);
+          if (Number.isNaN(at.getTime()))
+            throw new MetaApiError(metaError("invalidParameter", `(#100) Param ${field} must be a time`));
+          conditions.push(
+            op === ">=" ? sql`m.sent_at >= ${at.toISOString()}` : sql`m.sent_at <= ${at.toISOString()}`,
+          );
+        }
+        const rows = await ctx.db.query<
+          MessageRow & { wa_id: string | null; contact_name: string | null }
+        >(sql`
+          SELECT m.*, c.wa_id, COALESCE(c.display_name, c.profile_name) AS contact_name
+          FROM messages m JOIN contacts c ON c.id = m.contact_id
+          WHERE ${whereAll(conditions)} ${cursor.orderBy} ${cursor.limit}`);
+        const page = cursorPage(rows, params, cursor.direction, (r) => ({
+          column: "sent_at",
+          value: r.sent_at,
+          id: r.id,
+        }));
+        return {
+          data: page.data.map((row) => {
+            const message = presentMessage(row);
+            const peer = row.direction === "inbound" ? { from: row.wa_id } : { to: row.wa_id };
+            return {
+              ...message,
+              ...peer,
+              kapso: {
+                ...message.kapso,
+                phone_number: row.wa_id,
+                whatsapp_conversation_id: row.conversation_id,
+                contact_name: row.contact_name,
+              },
+            };
+          }),
+          paging: page.paging,
+        };
+      });
+
+      proxy.get("/:version/:phone_number_id/conversations", async (request) => {
+        const { version, phone_number_id: id } = request.params as {
+          version: string;
+          phone_number_id: string;
+        };
+        checkVersion(version);
+        await projectNumber(ctx, request.auth.projectId, id);
+        const q = request.query as Query;
+        if (q.status && q.status !== "active" && q.status !== "ended") {
+          throw new MetaApiError(
+            metaError("invalidParameter", "(#100) Param status must be active or ended"),
+          );
+        }
+        return conversations.listConversations(ctx, request.auth.projectId, {
+          phone_number_id: id,
+          status: q.status as "active" | "ended" | undefined,
+          phone_number: q.phone_number,
+          last_active_after: q.last_active_since,
+          last_active_before: q.last_active_until,
+          limit: limitOf(q),
+          after: q.after,
+          before: q.before,
+        });
+      });
+
+      proxy.get("/:version/conversations/:conversation_id", async (request) => {
+        const { version, conversation_id: id } = request.params as {
+          version: string;
+          conversation_id: string;
+        };
+        checkVersion(version);
+        if (!isUuid(id)) throw new MetaApiError(unknownObjectError(id));
+        return { data: await conversations.getConversation(ctx, request.auth.projectId, id) };
+      });
+
+      proxy.get("/:version/:phone_number_id/contacts", async (request) => {
+        const { version, phone_number_id: id } = request.params as {
+          version: string;
+          phone_number_id: string;
+        };
+        checkVersion(version);
+        await projectNumber(ctx, request.auth.projectId, id);
+        const q = request.query as Query;
+        const params = { limit: limitOf(q), before: q.before, after: q.after };
+        const { rows, direction } = await contacts.listContactsByCursor(
+          ctx.db,
+          request.auth.projectId,
+          {
+            waIdContains: q.wa_id,
+            customerId: q.customer_id,
+            hasCustomer: q.has_customer === undefined ? undefined : q.has_customer === "true",
+          },
+          params,
+        );
+        const page = cursorPage(rows, params, direction, (r) => ({
+          column: "created_at",
+          value: r.created_at,
+          id: r.id,
+        }));
+        return { data: page.data.map(presentContact), paging: page.paging };
+      });
+
+      proxy.get("/:version/:phone_number_id/contacts/:wa_id", async (request) => {
+        const {
+          version,
+          phone_number_id: id,
+          wa_id: waId,
+        } = request.params as Query & { version: string; phone_number_id: string; wa_id: string };
+        checkVersion(version);
+        await projectNumber(ctx, request.auth.projectId, id);
+        const contact = await contacts.findContact(ctx.db, request.auth.projectId, waId);
+        if (!contact) throw new MetaApiError(unknownObjectError(waId));
+        return { data: presentContact(contact) };
+      });
+
+      proxy.route({
+        method: ["GET", "POST", "DELETE"],
+        url: "/:version/:waba_id/message_templates",
+        handler: async (request) => {
+          const { version, waba_id: wabaId } = request.params as { version: string; waba_id: string };
+          checkVersion(version);
+          const number = await wabaNumber(ctx, request.auth.projectId, wabaId);
+          return passThrough(ctx, number, {
+            method: request.method as "GET" | "POST" | "DELETE",
+            path: `/${wabaId}/message_templates`,
+            query: request.query as Query,
+            json: request.method === "POST" ? request.body : undefined,
+          });
+        },
+      });
+
+      proxy.route({
+        method: ["GET", "POST"],
+        url: "/:version/:phone_number_id/calls",
+        handler: async (request) => {
+          const { version, phone_number_id: id } = request.params as {
+            version: string;
+            phone_number_id: string;
+          };
+          checkVersion(version);
+          await projectNumber(ctx, request.auth.projectId, id);
+          throw new MetaApiError(
+            metaError("unsupported", "(#3) Calling is not supported by this Parley server"),
+          );
+        },
+      });
+    },
+    { prefix: "/meta/whatsapp" },
+  );
+}
