@@ -75,8 +75,14 @@ describe("loadConfig", () => {
     [{ PARLEY_SANDBOX: "maybe" }, /^PARLEY_SANDBOX must be true or false/],
     [{ META_GRAPH_VERSION: "24" }, /^META_GRAPH_VERSION must look like v24.0/],
     [{ META_GRAPH_URL: "graph" }, /^META_GRAPH_URL must be a URL/],
-    [{ PARLEY_DISPLAY_NAME_POLL_SECONDS: "0" }, /^PARLEY_DISPLAY_NAME_POLL_SECONDS must be a positive integer/],
-    [{ PARLEY_DISPLAY_NAME_POLL_SECONDS: "5s" }, /^PARLEY_DISPLAY_NAME_POLL_SECONDS must be a positive integer/],
+    [
+      { PARLEY_DISPLAY_NAME_POLL_SECONDS: "0" },
+      /^PARLEY_DISPLAY_NAME_POLL_SECONDS must be a positive integer/,
+    ],
+    [
+      { PARLEY_DISPLAY_NAME_POLL_SECONDS: "5s" },
+      /^PARLEY_DISPLAY_NAME_POLL_SECONDS must be a positive integer/,
+    ],
   ];
   for (const [env, message] of bad) {
     it(`refuses ${JSON.stringify(env)} with one line naming the variable`, () => {

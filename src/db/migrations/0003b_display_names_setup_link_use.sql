@@ -1,4 +1,5 @@
--- Display-name change requests sent to Meta, and the sandbox's side of Meta's review.
+-- Display-name change requests sent to Meta, the sandbox's side of Meta's review, and how a
+-- setup link records its use.
 
 CREATE TABLE display_name_requests (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -47,3 +48,8 @@ CREATE TABLE sandbox_display_names (
   decide_at timestamptz NOT NULL,
   submitted_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+
+-- Setup links: when a link was used and the number its onboarding connected.
+ALTER TABLE setup_links
+  ADD COLUMN used_at timestamptz,
+  ADD COLUMN phone_number_ref uuid REFERENCES phone_numbers (id) ON DELETE SET NULL;
