@@ -21,8 +21,10 @@ import { phoneNumberRoutes } from "./modules/phone-numbers/routes.ts";
 import { providerModelRoutes } from "./modules/provider-models/routes.ts";
 import { setupLinkRoutes } from "./modules/setup-links/routes.ts";
 import { userRoutes } from "./modules/users/routes.ts";
+import { webhookRoutes } from "./modules/webhooks/routes.ts";
 import { displayNameControlRoutes, displayNameGraphRoutes } from "./sandbox/display-names.ts";
 import { sandboxRoutes } from "./sandbox/routes.ts";
+import { startWebhookDispatcher } from "./webhooks/dispatcher.ts";
 import { webhookReceiverRoutes } from "./whatsapp/receiver.ts";
 
 /** Builds the HTTP application from the modules. No side effects until it listens. */
@@ -52,12 +54,18 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
       providerModelRoutes(platform, ctx);
       setupLinkRoutes(platform, ctx);
       userRoutes(platform, ctx);
+      webhookRoutes(platform, ctx);
     },
     { prefix: PLATFORM_PREFIX },
   );
 
   webhookReceiverRoutes(app, ctx);
   registerIdleConversationJob(app, ctx);
+  let stopDispatcher: (() => Promise<void>) | undefined;
+  app.addHook("onReady", async () => {
+    stopDispatcher = await startWebhookDispatcher(ctx);
+  });
+  app.addHook("onClose", async () => stopDispatcher?.());
   metaProxyRoutes(app, ctx);
 
   if (ctx.config.sandboxEnabled) {

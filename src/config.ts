@@ -26,6 +26,8 @@ export interface Config {
   sendRatePerSecond: number;
   /** Active conversations with no message for this long are ended. */
   conversationTimeoutHours: number;
+  /** Seconds between a failed webhook delivery and each retry; after the last, it is failed. */
+  webhookRetryDelaysSeconds: number[];
   /** The AI model catalogue served at `/provider_models`. */
   providerModels: ProviderModel[];
   /** Where the sandbox posts its webhooks; unset: this process's own `/webhooks/whatsapp`. */
@@ -137,6 +139,16 @@ function readProviderModelsFile(env: Env): ProviderModel[] {
   return models;
 }
 
+function readDelays(env: Env, name: string, fallback: number[]): number[] {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const items = raw.split(",").map((s) => s.trim());
+  if (!items.every((s) => /^\d+(\.\d+)?$/.test(s))) {
+    throw new ConfigError(`${name} must be a comma-separated list of seconds (got "${raw}")`);
+  }
+  return items.map(Number);
+}
+
 function readList(env: Env, name: string): string[] {
   return (env[name] ?? "")
     .split(",")
@@ -175,6 +187,7 @@ export function loadConfig(env: Env = process.env): Config {
     sandboxEnabled: readBoolean(env, "PARLEY_SANDBOX", !databaseUrl),
     sandboxStatusDelayMs: readNonNegativeInteger(env, "PARLEY_SANDBOX_STATUS_DELAY_MS", 300),
     providerModels: readProviderModelsFile(env),
+    webhookRetryDelaysSeconds: readDelays(env, "PARLEY_WEBHOOK_RETRY_DELAYS_SECONDS", [10, 40, 90]),
     conversationTimeoutHours: Math.max(
       1,
       readNonNegativeInteger(env, "PARLEY_CONVERSATION_TIMEOUT_HOURS", 24),

@@ -45,6 +45,18 @@ export async function publishEvents(tx: Queryable, events: ParleyEvent[]): Promi
       ]),
     )}
     RETURNING id, project_id, type, phone_number_ref, conversation_id`);
+  // One delivery per matching active webhook, in this same transaction. Message and
+  // conversation events go to the number's webhooks; project events (number lifecycle) to
+  // project-scoped ones.
+  await tx.query(sql`
+    INSERT INTO webhook_deliveries (project_id, webhook_id, event, payload, phone_number_ref, conversation_id)
+    SELECT e.project_id, w.id, e.type, e.payload, e.phone_number_ref, e.conversation_id
+    FROM events e JOIN webhooks w ON w.project_id = e.project_id AND w.active AND w.kind = 'kapso'
+      AND e.type = ANY(w.events)
+      AND (CASE WHEN e.type LIKE 'whatsapp.phone_number.%' THEN w.phone_number_ref IS NULL
+                ELSE w.phone_number_ref = e.phone_number_ref END)
+    WHERE e.id = ANY(${notices.map((n) => n.id)}::uuid[])
+    ORDER BY e.created_at`);
   for (const notice of notices) {
     await tx.query(sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify(notice)})`);
   }

@@ -1,0 +1,107 @@
+import { type Static, Type } from "typebox";
+import { CursorQuery, Nullable, OffsetQuery, Timestamp, Uuid } from "../../http/schemas.ts";
+
+/** The events Parley publishes (the v2 catalogue it implements). */
+export const WEBHOOK_EVENTS = [
+  "whatsapp.phone_number.created",
+  "whatsapp.phone_number.deleted",
+  "whatsapp.message.received",
+  "whatsapp.message.sent",
+  "whatsapp.message.delivered",
+  "whatsapp.message.read",
+  "whatsapp.message.failed",
+  "whatsapp.conversation.created",
+  "whatsapp.conversation.ended",
+  "whatsapp.contact.marketing_preference_changed",
+] as const;
+export const PROJECT_EVENTS = ["whatsapp.phone_number.created", "whatsapp.phone_number.deleted"];
+
+/** The `WhatsappWebhook` schema of the Kapso Platform API. */
+export const WhatsappWebhook = Type.Object({
+  id: Uuid,
+  url: Type.String(),
+  kind: Type.Enum(["kapso", "meta"]),
+  events: Type.Array(Type.String()),
+  active: Type.Boolean(),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+  project_id: Uuid,
+  phone_number_id: Nullable(Type.String()),
+  secret_key: Nullable(Type.String()),
+  headers: Nullable(Type.Record(Type.String(), Type.String())),
+  buffer_enabled: Nullable(Type.Boolean()),
+  buffer_window_seconds: Nullable(Type.Integer()),
+  max_buffer_size: Nullable(Type.Integer()),
+  buffer_events: Type.Array(Type.String()),
+  inactivity_minutes: Nullable(Type.Integer()),
+  payload_version: Nullable(Type.String()),
+});
+
+const Fields = {
+  url: Type.Optional(Type.String({ format: "uri", maxLength: 2048 })),
+  secret_key: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 255 }))),
+  active: Type.Optional(Type.Boolean()),
+  events: Type.Optional(Type.Array(Type.String(), { maxItems: 50 })),
+  headers: Type.Optional(Nullable(Type.Record(Type.String(), Type.String({ maxLength: 1024 })))),
+  kind: Type.Optional(Type.Enum(["kapso", "meta"])),
+  buffer_enabled: Type.Optional(Type.Boolean()),
+  buffer_window_seconds: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 60 }))),
+  max_buffer_size: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 100 }))),
+  buffer_events: Type.Optional(Type.Array(Type.String())),
+  inactivity_minutes: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 1440 }))),
+  payload_version: Type.Optional(Nullable(Type.Enum(["v2"]))),
+};
+
+export const CreateWebhookBody = Type.Object({
+  whatsapp_webhook: Type.Object({
+    ...Fields,
+    phone_number_id: Type.Optional(Nullable(Type.String({ maxLength: 64 }))),
+  }),
+});
+export const UpdateWebhookBody = Type.Object({ whatsapp_webhook: Type.Object(Fields) });
+
+export const WebhookParams = Type.Object({ webhook_id: Uuid });
+export const NumberParams = Type.Object({ phone_number_id: Type.String({ maxLength: 64 }) });
+export const NumberWebhookParams = Type.Object({
+  phone_number_id: Type.String({ maxLength: 64 }),
+  webhook_id: Uuid,
+});
+
+export const ListWebhooksQuery = Type.Object({
+  kind: Type.Optional(Type.Enum(["kapso", "meta"])),
+  url_contains: Type.Optional(Type.String({ maxLength: 255 })),
+  active: Type.Optional(Type.Boolean()),
+  created_after: Type.Optional(Timestamp),
+  created_before: Type.Optional(Timestamp),
+  ...OffsetQuery,
+});
+
+export const WebhookDelivery = Type.Object({
+  id: Uuid,
+  event: Type.String(),
+  status: Type.Enum(["pending", "delivered", "failed"]),
+  response_status: Nullable(Type.Integer()),
+  delivered_at: Nullable(Timestamp),
+  failed_at: Nullable(Timestamp),
+  last_attempt_at: Nullable(Timestamp),
+  attempt_count: Type.Integer(),
+  created_at: Timestamp,
+  webhook_id: Nullable(Uuid),
+  webhook_url: Nullable(Type.String()),
+  whatsapp_config_id: Nullable(Uuid),
+  phone_number_id: Nullable(Type.String()),
+  conversation_phone_number: Nullable(Type.String()),
+});
+
+export const ListDeliveriesQuery = Type.Object({
+  status: Type.Optional(Type.Enum(["pending", "delivered", "failed"])),
+  event: Type.Optional(Type.String({ maxLength: 100 })),
+  webhook_id: Type.Optional(Uuid),
+  errors_only: Type.Optional(Type.Boolean()),
+  period: Type.Optional(Type.Enum(["24h", "7d", "30d"])),
+  ...CursorQuery,
+});
+
+export type WebhookInput = Static<typeof CreateWebhookBody>["whatsapp_webhook"];
+export type ListWebhooksFilters = Static<typeof ListWebhooksQuery>;
+export type ListDeliveriesFilters = Static<typeof ListDeliveriesQuery>;
