@@ -15,12 +15,15 @@ import { assignmentRoutes } from "./modules/conversations/assignments.ts";
 import { registerIdleConversationJob } from "./modules/conversations/idle.ts";
 import { conversationRoutes } from "./modules/conversations/routes.ts";
 import { customerRoutes } from "./modules/customers/routes.ts";
+import { startDisplayNameJobs, stopDisplayNameJobs } from "./modules/display-names/jobs.ts";
+import { displayNameRoutes } from "./modules/display-names/routes.ts";
 import { inboxEmbedRoutes } from "./modules/inbox-embeds/routes.ts";
 import { phoneNumberRoutes } from "./modules/phone-numbers/routes.ts";
 import { providerModelRoutes } from "./modules/provider-models/routes.ts";
 import { setupLinkRoutes } from "./modules/setup-links/routes.ts";
 import { userRoutes } from "./modules/users/routes.ts";
 import { webhookRoutes } from "./modules/webhooks/routes.ts";
+import { displayNameControlRoutes, displayNameGraphRoutes } from "./sandbox/display-names.ts";
 import { sandboxRoutes } from "./sandbox/routes.ts";
 import { startWebhookDispatcher } from "./webhooks/dispatcher.ts";
 import { webhookReceiverRoutes } from "./whatsapp/receiver.ts";
@@ -46,6 +49,7 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
       conversationRoutes(platform, ctx);
       assignmentRoutes(platform, ctx);
       customerRoutes(platform, ctx);
+      displayNameRoutes(platform, ctx);
       inboxEmbedRoutes(platform, ctx);
       phoneNumberRoutes(platform, ctx);
       providerModelRoutes(platform, ctx);
@@ -68,7 +72,14 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
 
   if (ctx.config.sandboxEnabled) {
     await app.register(async (sandbox) => sandboxRoutes(sandbox, ctx), { prefix: "/sandbox" });
+    await app.register(async (graph) => displayNameGraphRoutes(graph, ctx), {
+      prefix: "/sandbox/graph/:version",
+    });
+    await app.register(async (controls) => displayNameControlRoutes(controls, ctx), { prefix: "/sandbox" });
   }
+
+  app.addHook("onReady", async () => startDisplayNameJobs(ctx));
+  app.addHook("onClose", async () => stopDisplayNameJobs(ctx));
 
   return app;
 }

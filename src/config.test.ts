@@ -52,6 +52,8 @@ describe("loadConfig", () => {
     assert.equal(server.meta.appSecret, "s");
     assert.equal(server.meta.graphUrl, "http://graph.local");
     assert.equal(loadConfig({ DATABASE_URL: "postgres://x/y", PARLEY_SANDBOX: "on" }).sandboxEnabled, true);
+    assert.equal(embedded.displayNamePollSeconds, 600);
+    assert.equal(loadConfig({ PARLEY_DISPLAY_NAME_POLL_SECONDS: "30" }).displayNamePollSeconds, 30);
   });
 
   it("defaults PUBLIC_URL to the configured port", () => {
@@ -73,6 +75,14 @@ describe("loadConfig", () => {
     [{ PARLEY_SANDBOX: "maybe" }, /^PARLEY_SANDBOX must be true or false/],
     [{ META_GRAPH_VERSION: "24" }, /^META_GRAPH_VERSION must look like v24.0/],
     [{ META_GRAPH_URL: "graph" }, /^META_GRAPH_URL must be a URL/],
+    [
+      { PARLEY_DISPLAY_NAME_POLL_SECONDS: "0" },
+      /^PARLEY_DISPLAY_NAME_POLL_SECONDS must be a positive integer/,
+    ],
+    [
+      { PARLEY_DISPLAY_NAME_POLL_SECONDS: "5s" },
+      /^PARLEY_DISPLAY_NAME_POLL_SECONDS must be a positive integer/,
+    ],
   ];
   for (const [env, message] of bad) {
     it(`refuses ${JSON.stringify(env)} with one line naming the variable`, () => {

@@ -35,6 +35,8 @@ export interface Config {
   meta: MetaConfig;
   /** Hosts, IPs or CIDRs that outbound requests may reach even though they are private or loopback. */
   outboundAllowlist: string[];
+  /** Seconds between two looks at Meta's review of an open display-name request. */
+  displayNamePollSeconds: number;
 }
 
 export interface MetaConfig {
@@ -120,6 +122,15 @@ function readNonNegativeInteger(env: Env, name: string, fallback: number): numbe
   return Number(raw);
 }
 
+function readPositiveInteger(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1) {
+    throw new ConfigError(`${name} must be a positive integer (got "${raw}")`);
+  }
+  return Number(raw);
+}
+
 function readProviderModelsFile(env: Env): ProviderModel[] {
   const file = env.PARLEY_PROVIDER_MODELS_FILE;
   if (!file) return DEFAULT_PROVIDER_MODELS;
@@ -195,5 +206,6 @@ export function loadConfig(env: Env = process.env): Config {
       graphVersion,
     },
     outboundAllowlist: readList(env, "PARLEY_OUTBOUND_ALLOWLIST"),
+    displayNamePollSeconds: readPositiveInteger(env, "PARLEY_DISPLAY_NAME_POLL_SECONDS", 600),
   };
 }

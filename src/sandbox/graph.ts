@@ -3,6 +3,7 @@ import type { AppContext } from "../context.ts";
 import type { Database, Queryable } from "../db/database.ts";
 import type { MetaError } from "../whatsapp/graph-client.ts";
 import { metaError } from "../whatsapp/meta-errors.ts";
+import { displayNameFields } from "./display-names.ts";
 import { MetaHttpError, refuse, unknownObject } from "./errors.ts";
 import { checkSend, checkTemplateParameters } from "./messages.ts";
 import { DEFAULT_SANDBOX_WABA, isMetaId, newSandboxId, sandboxNumberProfile } from "./numbers.ts";
@@ -148,7 +149,12 @@ const NUMBER_FIELDS = [
   "is_pin_enabled",
   "account_mode",
   "health_status",
+  "new_display_name",
+  "new_name_status",
 ] as const;
+
+/** Fields Meta returns only when asked for them by name. */
+const ON_REQUEST_FIELDS: readonly string[] = ["health_status", "new_display_name", "new_name_status"];
 
 function healthStatus(phoneNumberId: string, wabaId: string) {
   const entity = (entity_type: string, id: string) => ({ entity_type, id, can_send_message: "AVAILABLE" });
@@ -171,13 +177,14 @@ export async function getPhoneNumber(ctx: AppContext, phoneNumberId: string, fie
   const all: Body = {
     ...sandboxNumberProfile(phoneNumberId),
     health_status: healthStatus(phoneNumberId, await wabaOf(ctx.db, phoneNumberId)),
+    ...(await displayNameFields(ctx.db, phoneNumberId)),
   };
   const requested = fields
     ? fields
         .split(",")
         .map((f) => f.trim())
         .filter(Boolean)
-    : NUMBER_FIELDS.filter((f) => f !== "health_status");
+    : NUMBER_FIELDS.filter((f) => !ON_REQUEST_FIELDS.includes(f));
   const result: Body = {};
   for (const field of requested) {
     if (!(NUMBER_FIELDS as readonly string[]).includes(field)) {

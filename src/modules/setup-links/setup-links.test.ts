@@ -3,6 +3,7 @@ import { after, before, describe, it } from "node:test";
 import sql from "sql-template-tag";
 import { startTestApp, type TestApp, type TestProject } from "../../../test/support/app.ts";
 import { insertSandboxNumber } from "../../../test/support/fixtures.ts";
+import { findSetupLinkByToken, markSetupLinkUsed } from "./store.ts";
 
 let t: TestApp;
 let a: TestProject;
@@ -149,5 +150,36 @@ describe("setup links", () => {
       })
     ).json().data;
     assert.equal((await patch(a, other.id, link.id, { language: "es" })).statusCode, 404);
+  });
+
+  it("finds a link by its raw token and marks it used once, for the hosted page", async () => {
+    const link = (await create(a, customerId, {})).json().data;
+    const found = await findSetupLinkByToken(t.ctx.db, link.token);
+    assert.equal(found?.id, link.id);
+    assert.equal(found?.status, "active");
+    assert.equal(await findSetupLinkByToken(t.ctx.db, `${link.token}x`), undefined);
+
+    const number = await insertSandboxNumber(t, a.projectId, { customer_id: customerId });
+    const used = await t.ctx.db.transaction((tx) => markSetupLinkUsed(tx, link.id, number));
+    assert.equal(used?.status, "used");
+    assert.equal(used?.whatsapp_setup_status, "completed");
+    assert.equal(used?.phone_number_ref, number.id);
+    assert.ok(used?.used_at);
+    assert.equal(await t.ctx.db.transaction((tx) => markSetupLinkUsed(tx, link.id, number)), undefined);
+    const [listed] = (await t.api(a, { method: "GET", url: `${url(customerId)}?status=used` })).json().data;
+    assert.equal(listed.id, link.id);
+    assert.equal(listed.whatsapp_setup_status, "completed");
+    assert.equal((await patch(a, customerId, link.id, { language: "es" })).statusCode, 422);
+
+    // Neither an expired nor a revoked link can be used.
+    const expired = (await create(a, customerId, {})).json().data;
+    await t.ctx.db.query(
+      sql`UPDATE setup_links SET expires_at = clock_timestamp() - interval '1 second' WHERE id = ${expired.id}`,
+    );
+    assert.equal(await t.ctx.db.transaction((tx) => markSetupLinkUsed(tx, expired.id, number)), undefined);
+    const revoked = (await create(a, customerId, {})).json().data;
+    await patch(a, customerId, revoked.id, { status: "revoked" });
+    assert.equal(await t.ctx.db.transaction((tx) => markSetupLinkUsed(tx, revoked.id, number)), undefined);
+    assert.equal((await findSetupLinkByToken(t.ctx.db, expired.token))?.status, "expired");
   });
 });

@@ -2,6 +2,8 @@ import sql, { type Sql } from "sql-template-tag";
 import type { Queryable } from "../../db/database.ts";
 import { json, updateSet } from "../../db/sql.ts";
 import { limitOffset, type OffsetParams, whereAll } from "../../http/pagination.ts";
+import { hashSecret } from "../../security/secrets.ts";
+import type { PhoneNumberRow } from "../phone-numbers/store.ts";
 
 export interface SetupLinkRow {
   id: string;
@@ -26,6 +28,9 @@ export interface SetupLinkRow {
   whatsapp_setup_status: "pending" | "processing" | "completed" | "failed";
   whatsapp_setup_error: string | null;
   provisioned_phone_number: Record<string, unknown> | null;
+  used_at: string | null;
+  /** The number the link's onboarding connected (set when it was used). */
+  phone_number_ref: string | null;
   updated_at: string;
 }
 
@@ -66,6 +71,31 @@ export async function findSetupLinkByTokenHash(db: Queryable, tokenHash: string)
   return row;
 }
 
+/** The link of a raw token as the hosted onboarding page receives it; undefined when unknown. */
+export async function findSetupLinkByToken(db: Queryable, token: string) {
+  return findSetupLinkByTokenHash(db, hashSecret(token));
+}
+
+/**
+ * Marks a link used by the onboarding that connected `phoneNumber`, in the caller's
+ * transaction (the one that creates the number). Only an active, unexpired link can be used,
+ * and only once: undefined when it was not (already used, revoked or expired), so the caller
+ * rolls back and answers `already_used` / `link_expired`.
+ */
+export async function markSetupLinkUsed(
+  tx: Queryable,
+  id: string,
+  phoneNumber: Pick<PhoneNumberRow, "id">,
+): Promise<SetupLinkRow | undefined> {
+  const [row] = await tx.query<SetupLinkRow>(sql`
+    UPDATE setup_links l
+    SET status = 'used', whatsapp_setup_status = 'completed', whatsapp_setup_error = NULL,
+        used_at = clock_timestamp(), phone_number_ref = ${phoneNumber.id}, updated_at = clock_timestamp()
+    WHERE l.id = ${id} AND l.status = 'active' AND (l.expires_at IS NULL OR l.expires_at > clock_timestamp())
+    RETURNING *`);
+  return row;
+}
+
 export interface NewSetupLink {
   projectId: string;
   customerId: string;
@@ -85,11 +115,15 @@ export interface NewSetupLink {
   language: string | null;
 }
 
-/** Creates a link and revokes the customer's other active links: one active link per customer. */
+/**
+ * Creates a link and revokes the customer's other active links: one active link per customer.
+ * A link already past its expiry stays `expired`.
+ */
 export async function insertSetupLink(tx: Queryable, l: NewSetupLink): Promise<string> {
   await tx.query(sql`
     UPDATE setup_links SET status = 'revoked', updated_at = clock_timestamp()
-    WHERE project_id = ${l.projectId} AND customer_id = ${l.customerId} AND status = 'active'`);
+    WHERE project_id = ${l.projectId} AND customer_id = ${l.customerId} AND status = 'active'
+      AND (expires_at IS NULL OR expires_at > clock_timestamp())`);
   const [row] = await tx.query<{ id: string }>(sql`
     INSERT INTO setup_links (project_id, customer_id, token_hash, token_encrypted, expires_at, success_redirect_url,
       failure_redirect_url, allowed_origins, allowed_connection_types, meta_billing_mode, theme_config,
