@@ -132,7 +132,7 @@ describe("customers", () => {
     assert.equal((await t.api(b, { method: "GET", url: url(c.id) })).json().data.name, "B's");
   });
 
-  it("deletes a customer with its numbers and embeds, keeping history and leaving no orphans", async () => {
+  it("deletes a customer with its numbers, embeds, setup links and open display-name requests, keeping history and leaving no orphans", async () => {
     const c = await createOk(a, { name: "Leaving" });
     const number = await insertSandboxNumber(t, a.projectId, { customer_id: c.id });
     const [contact] = await t.ctx.db.query<{ id: string }>(
@@ -146,6 +146,17 @@ describe("customers", () => {
       });
     const byCustomer = (await embed(c.id, "customer")).json().data.id;
     const byNumber = (await embed(number.phone_number_id, "phone_number")).json().data.id;
+    const link = await t.api(a, {
+      method: "POST",
+      url: `${url(c.id)}/setup_links`,
+      payload: { setup_link: {} },
+    });
+    assert.equal(link.statusCode, 201);
+    const [request] = await t.ctx.db.query<{ id: string }>(sql`
+      INSERT INTO display_name_requests
+        (project_id, phone_number_ref, phone_number_id, requested_display_name, status)
+      VALUES (${a.projectId}, ${number.id}, ${number.phone_number_id}, 'Leaving Soon', 'pending_review')
+      RETURNING id`);
     const deleted = await t.api(a, { method: "DELETE", url: url(c.id) });
     assert.equal(deleted.statusCode, 204);
     assert.equal(deleted.body, "");
@@ -158,6 +169,12 @@ describe("customers", () => {
       sql`SELECT customer_id FROM contacts WHERE id = ${contact!.id}`,
     );
     assert.equal(detached!.customer_id, null);
+    const links = await t.ctx.db.query(sql`SELECT id FROM setup_links WHERE customer_id = ${c.id}`);
+    assert.equal(links.length, 0);
+    const [cancelled] = await t.ctx.db.query<{ status: string }>(
+      sql`SELECT status FROM display_name_requests WHERE id = ${request!.id}`,
+    );
+    assert.equal(cancelled!.status, "cancelled");
     for (const id of [byCustomer, byNumber]) {
       const e = await t.api(a, { method: "GET", url: `/platform/v1/inbox_embeds/${id}` });
       assert.equal(e.json().data.status, "revoked");

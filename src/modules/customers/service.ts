@@ -2,6 +2,7 @@ import type { AppContext } from "../../context.ts";
 import { publishEvents } from "../../events/publish.ts";
 import { conflict, invalid, notFound } from "../../http/errors.ts";
 import { type OffsetParams, offsetPage } from "../../http/pagination.ts";
+import { cancelOpenRequests } from "../display-names/store.ts";
 import { numberEvent } from "../phone-numbers/service.ts";
 import { clearHealthState } from "../phone-numbers/store.ts";
 import type { CreateCustomerInput, ListCustomersFilters, UpdateCustomerInput } from "./schemas.ts";
@@ -87,6 +88,10 @@ export async function deleteCustomer(ctx: AppContext, projectId: string, id: str
     const numbers = await store.deleteCustomer(tx, projectId, id);
     if (!numbers) throw notFound("Customer");
     for (const number of numbers) await clearHealthState(tx, number.id);
+    await cancelOpenRequests(
+      tx,
+      numbers.map((n) => n.id),
+    );
     await publishEvents(
       tx,
       numbers.map((n) => numberEvent("whatsapp.phone_number.deleted", n)),

@@ -4,8 +4,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import sql from "sql-template-tag";
 import { startTestApp, type TestApp, type TestProject } from "../../../test/support/app.ts";
 import { insertSandboxNumber, metaId } from "../../../test/support/fixtures.ts";
-import { insertPhoneNumber, type PhoneNumberRow } from "../phone-numbers/store.ts";
-import { sweepDisplayNameRequests } from "./service.ts";
+import { insertPhoneNumber, type PhoneNumberRow, softDeletePhoneNumber } from "../phone-numbers/store.ts";
+import { pollDisplayNameRequest, sweepDisplayNameRequests } from "./service.ts";
 
 // Production numbers talk to the built-in sandbox standing in for Meta: the test points
 // META_GRAPH_URL's setting at this app's own `/sandbox/graph` once it listens. Open requests
@@ -207,7 +207,7 @@ describe("display name requests", () => {
     assert.equal((await submit(a, number.phone_number_id, "Acme")).statusCode, 201);
   });
 
-  it("cancels an open request whose number is deleted, and the sweep restarts lost polls", async () => {
+  it("restarts lost polls from the scheduled sweep, and cancels open requests of deleted numbers", async () => {
     const number = await productionNumber(a);
     await setOutcome(a, { phone_number_id: number.phone_number_id, outcome: "review", review_ms: 3_600_000 });
     const request = (await submit(a, number.phone_number_id, "Acme Later")).json().data;
@@ -223,6 +223,12 @@ describe("display name requests", () => {
     const swept = (await getRequest(a, number.phone_number_id, request.id)).json().data;
     assert.equal(swept.status, "approved");
 
+    const statusOf = async (id: string) =>
+      (
+        await t.ctx.db.query<{ status: string }>(
+          sql`SELECT status FROM display_name_requests WHERE id = ${id}`,
+        )
+      )[0]!.status;
     const other = await productionNumber(a);
     await setOutcome(a, { phone_number_id: other.phone_number_id, outcome: "review", review_ms: 3_600_000 });
     const pending = (await submit(a, other.phone_number_id, "Acme Gone")).json().data;
@@ -231,19 +237,15 @@ describe("display name requests", () => {
       url: `/platform/v1/whatsapp/phone_numbers/${other.phone_number_id}`,
     });
     assert.equal(deleted.statusCode, 204);
-    const [row] = await t.ctx.db.query<{ status: string }>(
-      sql`SELECT status FROM display_name_requests WHERE id = ${pending.id}`,
-    );
-    const deadline = Date.now() + 15_000;
-    let status = row!.status;
-    while (status !== "cancelled" && Date.now() < deadline) {
-      await sleep(200);
-      const [current] = await t.ctx.db.query<{ status: string }>(
-        sql`SELECT status FROM display_name_requests WHERE id = ${pending.id}`,
-      );
-      status = current!.status;
-    }
-    assert.equal(status, "cancelled");
+    assert.equal(await statusOf(pending.id), "cancelled");
+
+    // A number removed some other way: the next poll cancels its request.
+    const third = await productionNumber(a);
+    await setOutcome(a, { phone_number_id: third.phone_number_id, outcome: "review", review_ms: 3_600_000 });
+    const orphan = (await submit(a, third.phone_number_id, "Acme Orphan")).json().data;
+    await softDeletePhoneNumber(t.ctx.db, a.projectId, third.id);
+    await pollDisplayNameRequest(t.ctx, orphan.id);
+    assert.equal(await statusOf(orphan.id), "cancelled");
   });
 
   it("lists a number's requests newest first with offset paging", async () => {

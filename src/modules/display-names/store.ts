@@ -162,3 +162,12 @@ export async function applyDisplayName(db: Queryable, phoneNumberRef: string, na
     UPDATE phone_numbers SET display_name = ${name}, updated_at = clock_timestamp()
     WHERE id = ${phoneNumberRef} AND deleted_at IS NULL`);
 }
+
+/** Ends the open requests of numbers being deleted (in the deletion's transaction). */
+export async function cancelOpenRequests(db: Queryable, phoneNumberRefs: string[]): Promise<void> {
+  if (!phoneNumberRefs.length) return;
+  await db.query(sql`
+    UPDATE display_name_requests SET status = 'cancelled', next_check_at = NULL, updated_at = clock_timestamp()
+    WHERE phone_number_ref = ANY(${phoneNumberRefs}::uuid[])
+      AND status = ANY(${OPEN_STATUSES as DisplayNameStatus[]})`);
+}

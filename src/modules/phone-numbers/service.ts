@@ -7,6 +7,7 @@ import { isUuid } from "../../lib/ids.ts";
 import { isMetaId, newSandboxId, sandboxNumberProfile } from "../../sandbox/numbers.ts";
 import { setWabaSubscribed } from "../../sandbox/store.ts";
 import { GraphApiError, type GraphTarget } from "../../whatsapp/graph-client.ts";
+import { cancelOpenRequests } from "../display-names/store.ts";
 import { presentPhoneNumber, type WhatsappPhoneNumber } from "./presenter.ts";
 import type { CreatePhoneNumberInput, ListPhoneNumbersFilters, UpdatePhoneNumberInput } from "./schemas.ts";
 import * as store from "./store.ts";
@@ -375,6 +376,7 @@ export async function deletePhoneNumber(
   await ctx.db.transaction(async (tx) => {
     if (!(await store.softDeletePhoneNumber(tx, projectId, existing.id))) throw notFound("Phone number");
     await store.clearHealthState(tx, existing.id);
+    await cancelOpenRequests(tx, [existing.id]);
     await publishEvents(tx, [numberEvent("whatsapp.phone_number.deleted", existing)]);
   });
 }

@@ -1,10 +1,8 @@
-import sql from "sql-template-tag";
 import type { AppContext } from "../../context.ts";
 import { invalid, notFound, unprocessable } from "../../http/errors.ts";
 import { type OffsetParams, offsetPage } from "../../http/pagination.ts";
 import { hashSecret, newSecret } from "../../security/secrets.ts";
 import { findCustomer } from "../customers/store.ts";
-import type { PhoneNumberRow } from "../phone-numbers/store.ts";
 import type { CreateSetupLinkInput, ListSetupLinksFilters, UpdateSetupLinkInput } from "./schemas.ts";
 import * as store from "./store.ts";
 
@@ -104,10 +102,7 @@ export async function createSetupLink(
       throw invalid("setup_link.reconnect_phone_number", "must be a phone number in E.164 format");
     if (provision)
       throw invalid("setup_link.provision_phone_number", "must be false when reconnect_phone_number is set");
-    const [number] = await ctx.db.query<Pick<PhoneNumberRow, "is_coexistence">>(sql`
-      SELECT is_coexistence FROM phone_numbers
-      WHERE project_id = ${projectId} AND customer_id = ${customerId} AND kind = 'production'
-        AND deleted_at IS NULL AND display_phone_number_normalized = ${reconnect}`);
+    const number = await store.findReconnectableNumber(ctx.db, projectId, customerId, reconnect);
     if (!number) {
       throw invalid(
         "setup_link.reconnect_phone_number",

@@ -96,6 +96,20 @@ export async function markSetupLinkUsed(
   return row;
 }
 
+/** The customer's live production number with these E.164 digits: what a reconnection link targets. */
+export async function findReconnectableNumber(
+  db: Queryable,
+  projectId: string,
+  customerId: string,
+  digits: string,
+): Promise<Pick<PhoneNumberRow, "id" | "is_coexistence"> | undefined> {
+  const [row] = await db.query<Pick<PhoneNumberRow, "id" | "is_coexistence">>(sql`
+    SELECT id, is_coexistence FROM phone_numbers
+    WHERE project_id = ${projectId} AND customer_id = ${customerId} AND kind = 'production'
+      AND deleted_at IS NULL AND display_phone_number_normalized = ${digits}`);
+  return row;
+}
+
 export interface NewSetupLink {
   projectId: string;
   customerId: string;
