@@ -1,3 +1,4 @@
+import { INTERACTIVE_TYPES, MESSAGE_TYPES } from "../whatsapp/message-validation.ts";
 import { refuse } from "./errors.ts";
 
 // Structural checks of a `POST /{phone_number_id}/messages` body, with Meta's codes: what a
@@ -6,30 +7,6 @@ import { refuse } from "./errors.ts";
 // when a failure is injected.
 
 type Body = Record<string, unknown>;
-
-const MEDIA_TYPES = ["image", "video", "audio", "document", "sticker"] as const;
-const MESSAGE_TYPES = [
-  "text",
-  ...MEDIA_TYPES,
-  "location",
-  "contacts",
-  "reaction",
-  "interactive",
-  "template",
-] as const;
-const INTERACTIVE_TYPES = [
-  "button",
-  "list",
-  "cta_url",
-  "flow",
-  "location_request_message",
-  "address",
-  "product",
-  "product_list",
-  "catalog_message",
-  "carousel",
-  "call_permission_request",
-];
 
 export interface CheckedSend {
   type: (typeof MESSAGE_TYPES)[number];

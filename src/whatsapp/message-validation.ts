@@ -15,8 +15,10 @@ export const MESSAGE_TYPES = [
   "reaction",
 ] as const;
 
-const MEDIA = new Set(["image", "audio", "video", "document", "sticker"]);
-const INTERACTIVE_TYPES = new Set([
+/** Message types that carry media (by `id` or `link`). */
+const MEDIA_TYPES = ["image", "audio", "video", "document", "sticker"] as const;
+/** The `interactive.type` values Meta accepts. */
+export const INTERACTIVE_TYPES = [
   "button",
   "list",
   "cta_url",
@@ -28,7 +30,9 @@ const INTERACTIVE_TYPES = new Set([
   "catalog_message",
   "carousel",
   "call_permission_request",
-]);
+];
+const MEDIA = new Set<string>(MEDIA_TYPES);
+const INTERACTIVE = new Set(INTERACTIVE_TYPES);
 
 const fail = (message: string, details: string) =>
   new MetaApiError(metaError("invalidParameter", `(#100) ${message}`, details));
@@ -109,10 +113,10 @@ export function validateSendBody(body: unknown): { type: (typeof MESSAGE_TYPES)[
     if (!nonEmpty(o.message_id)) throw missing("reaction.message_id");
     if (typeof o.emoji !== "string") throw missing("reaction.emoji");
   } else if (type === "interactive") {
-    if (!nonEmpty(o.type) || !INTERACTIVE_TYPES.has(o.type as string)) {
+    if (!nonEmpty(o.type) || !INTERACTIVE.has(o.type as string)) {
       throw fail(
         "Invalid parameter",
-        `Param interactive.type must be one of {${[...INTERACTIVE_TYPES].join(", ")}}`,
+        `Param interactive.type must be one of {${INTERACTIVE_TYPES.join(", ")}}`,
       );
     }
     if (
