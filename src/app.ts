@@ -18,12 +18,13 @@ import { customerRoutes } from "./modules/customers/routes.ts";
 import { startDisplayNameJobs, stopDisplayNameJobs } from "./modules/display-names/jobs.ts";
 import { displayNameRoutes } from "./modules/display-names/routes.ts";
 import { inboxEmbedRoutes } from "./modules/inbox-embeds/routes.ts";
+import { mediaDownloadRoutes, mediaRoutes } from "./modules/media/routes.ts";
 import { phoneNumberRoutes } from "./modules/phone-numbers/routes.ts";
 import { providerModelRoutes } from "./modules/provider-models/routes.ts";
 import { setupLinkRoutes } from "./modules/setup-links/routes.ts";
 import { userRoutes } from "./modules/users/routes.ts";
 import { webhookRoutes } from "./modules/webhooks/routes.ts";
-import { displayNameControlRoutes, displayNameGraphRoutes } from "./sandbox/display-names.ts";
+import { displayNameControlRoutes } from "./sandbox/display-names.ts";
 import { sandboxRoutes } from "./sandbox/routes.ts";
 import { startWebhookDispatcher } from "./webhooks/dispatcher.ts";
 import { webhookReceiverRoutes } from "./whatsapp/receiver.ts";
@@ -51,6 +52,7 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
       customerRoutes(platform, ctx);
       displayNameRoutes(platform, ctx);
       inboxEmbedRoutes(platform, ctx);
+      mediaRoutes(platform, ctx);
       phoneNumberRoutes(platform, ctx);
       providerModelRoutes(platform, ctx);
       setupLinkRoutes(platform, ctx);
@@ -62,6 +64,7 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
 
   webhookReceiverRoutes(app, ctx);
   embedRoutes(app, ctx);
+  mediaDownloadRoutes(app, ctx);
   registerIdleConversationJob(app, ctx);
   let stopDispatcher: (() => Promise<void>) | undefined;
   app.addHook("onReady", async () => {
@@ -72,9 +75,6 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
 
   if (ctx.config.sandboxEnabled) {
     await app.register(async (sandbox) => sandboxRoutes(sandbox, ctx), { prefix: "/sandbox" });
-    await app.register(async (graph) => displayNameGraphRoutes(graph, ctx), {
-      prefix: "/sandbox/graph/:version",
-    });
     await app.register(async (controls) => displayNameControlRoutes(controls, ctx), { prefix: "/sandbox" });
   }
 

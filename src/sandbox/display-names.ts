@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import type { FastifyError, FastifyRequest } from "fastify";
 import { type Static, Type } from "typebox";
 import type { AppContext } from "../context.ts";
 import type { Queryable } from "../db/database.ts";
@@ -10,10 +9,8 @@ import { Envelope, errorResponses, Nullable, Timestamp } from "../http/schemas.t
 import type { Server } from "../http/types.ts";
 import { findProjectPhoneNumber } from "../modules/phone-numbers/store.ts";
 import type { MetaError } from "../whatsapp/graph-client.ts";
-import { metaError } from "../whatsapp/meta-errors.ts";
 import * as store from "./display-names-store.ts";
 import { MetaHttpError, refuse, unknownObject } from "./errors.ts";
-import { isSandboxToken } from "./graph.ts";
 import { isMetaId } from "./numbers.ts";
 
 // The sandbox playing Meta's display-name review. `POST /{phone_number_id}?new_display_name=`
@@ -52,7 +49,11 @@ export async function displayNameFields(
   };
 }
 
-async function submitDisplayName(ctx: AppContext, phoneNumberId: string, name: string | undefined) {
+/**
+ * `POST /{phone_number_id}` (`new_display_name` in the query or a JSON body): Meta's
+ * display-name submission. Served by the sandbox's Graph routes (routes.ts).
+ */
+export async function submitDisplayName(ctx: AppContext, phoneNumberId: string, name: string | undefined) {
   if (!isMetaId(phoneNumberId)) unknownObject(phoneNumberId);
   if (name === undefined || name.trim() === "") {
     refuse("invalidParameter", "The parameter new_display_name is required.");
@@ -76,50 +77,6 @@ async function submitDisplayName(ctx: AppContext, phoneNumberId: string, name: s
     reviewMs: review ? outcome.review_ms : 0,
   });
   return { success: true };
-}
-
-function bearerToken(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization;
-  if (header?.toLowerCase().startsWith("bearer ")) return header.slice(7).trim();
-  return (request.query as Record<string, string | undefined>).access_token;
-}
-
-/** `POST /sandbox/graph/{version}/{phone_number_id}`: Meta's display-name submission. */
-export async function displayNameGraphRoutes(app: Server, ctx: AppContext): Promise<void> {
-  app.setErrorHandler((error: FastifyError | MetaHttpError, request, reply) => {
-    if (error instanceof MetaHttpError) return reply.code(error.status).send(error.body);
-    if (error.statusCode && error.statusCode < 500) {
-      const answer = metaError("invalidParameter", `(#100) ${error.message}`);
-      return reply.code(answer.status).send(answer.body);
-    }
-    request.log.error({ err: error }, "sandbox request failed");
-    const answer = metaError(
-      "genericUser",
-      "An unexpected error has occurred. Please retry your request later.",
-    );
-    return reply.code(answer.status).send(answer.body);
-  });
-  app.addHook("onRequest", async (request) => {
-    if (!/^v\d+\.\d+$/.test((request.params as { version?: string }).version ?? "")) {
-      refuse("unsupported", "Unknown path components");
-    }
-    if (!isSandboxToken(bearerToken(request))) {
-      const { status, body } = metaError(
-        "authentication",
-        "Invalid OAuth access token - Cannot parse access token",
-      );
-      throw new MetaHttpError(status, body);
-    }
-  });
-
-  app.post<{ Params: { id: string }; Querystring: Record<string, string | undefined>; Body: unknown }>(
-    "/:id",
-    async (request) => {
-      const body = request.body as Record<string, unknown> | undefined;
-      const fromBody = typeof body?.new_display_name === "string" ? body.new_display_name : undefined;
-      return submitDisplayName(ctx, request.params.id, request.query.new_display_name ?? fromBody);
-    },
-  );
 }
 
 // ---------------------------------------------------------------------------------------------

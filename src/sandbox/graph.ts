@@ -2,6 +2,12 @@ import { createHash, randomBytes, randomInt } from "node:crypto";
 import type { AppContext } from "../context.ts";
 import type { Database, Queryable } from "../db/database.ts";
 import type { MetaError } from "../whatsapp/graph-client.ts";
+import {
+  MAX_MEDIA_BYTES,
+  MEDIA_LIMITS,
+  normalizeMimeType,
+  RESUMABLE_UPLOAD_TYPES,
+} from "../whatsapp/media-types.ts";
 import { metaError } from "../whatsapp/meta-errors.ts";
 import { displayNameFields } from "./display-names.ts";
 import { MetaHttpError, refuse, unknownObject } from "./errors.ts";
@@ -496,31 +502,6 @@ export async function deleteTemplate(ctx: AppContext, wabaId: string, name?: str
 // Media
 // ---------------------------------------------------------------------------------------------
 
-/** Meta's supported types and size limits per media kind. */
-const MEDIA_LIMITS: Record<string, number> = {
-  "audio/aac": 16,
-  "audio/amr": 16,
-  "audio/mpeg": 16,
-  "audio/mp4": 16,
-  "audio/ogg": 16,
-  "text/plain": 100,
-  "application/pdf": 100,
-  "application/msword": 100,
-  "application/vnd.ms-excel": 100,
-  "application/vnd.ms-powerpoint": 100,
-  "application/vnd.openxmlformats-officedocument.wordprocessingml.document": 100,
-  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": 100,
-  "application/vnd.openxmlformats-officedocument.presentationml.presentation": 100,
-  "image/jpeg": 5,
-  "image/png": 5,
-  "image/webp": 5,
-  "video/mp4": 16,
-  "video/3gpp": 16,
-};
-
-/** Largest upload accepted at all (documents), in bytes. */
-export const MAX_MEDIA_BYTES = 100 * 1024 * 1024;
-
 export async function uploadMedia(
   ctx: AppContext,
   phoneNumberId: string,
@@ -531,16 +512,16 @@ export async function uploadMedia(
     refuse("invalidParameter", "The parameter messaging_product is required.");
   }
   if (!upload.file) refuse("invalidParameter", "The parameter file is required.");
-  const mimeType = (upload.fields.type || upload.file.mimetype).split(";")[0]!.trim().toLowerCase();
-  const limitMb = MEDIA_LIMITS[mimeType];
-  if (!limitMb) {
+  const mimeType = normalizeMimeType(upload.fields.type || upload.file.mimetype);
+  const limit = MEDIA_LIMITS[mimeType];
+  if (!limit) {
     refuse(
       "invalidParameter",
       `Param file must be a file with one of the following types: ${Object.keys(MEDIA_LIMITS).join(", ")}. Received file of type '${mimeType}'.`,
     );
   }
-  if (upload.file.data.length > limitMb * 1024 * 1024) {
-    refuse("mediaError", "Media upload error", `${mimeType} files must be at most ${limitMb} MB`);
+  if (upload.file.data.length > limit) {
+    refuse("mediaError", "Media upload error", `${mimeType} files must be at most ${limit / 1024 / 1024} MB`);
   }
   if (upload.file.data.length === 0) refuse("mediaError", "Media upload error", "the file is empty");
   const failure = await store.consumeFailure(ctx.db, [phoneNumberId], "media");
@@ -558,11 +539,14 @@ export async function uploadMedia(
   return { id };
 }
 
-/** Media metadata; undefined when `id` is not an upload, Meta's unknown-object error once deleted. */
-export async function getMedia(ctx: AppContext, id: string, baseUrl: string) {
+/**
+ * Media metadata; undefined when `id` is not an upload. Meta's unknown-object error once
+ * deleted, or when `phoneNumberId` (Meta's optional `phone_number_id` check) is not its number.
+ */
+export async function getMedia(ctx: AppContext, id: string, baseUrl: string, phoneNumberId?: string) {
   const media = await store.findMedia(ctx.db, id);
   if (!media) return undefined;
-  if (media.deleted_at) unknownObject(id);
+  if (media.deleted_at || (phoneNumberId && phoneNumberId !== media.phone_number_id)) unknownObject(id);
   return {
     messaging_product: "whatsapp",
     url: `${baseUrl}/sandbox/media/${media.id}`,
@@ -573,11 +557,96 @@ export async function getMedia(ctx: AppContext, id: string, baseUrl: string) {
   };
 }
 
-export async function deleteMedia(ctx: AppContext, id: string) {
+/** Deletes an upload (checked against `phoneNumberId` when given); false when there is none. */
+export async function deleteMedia(ctx: AppContext, id: string, phoneNumberId?: string) {
+  if (phoneNumberId) {
+    const media = await store.findMedia(ctx.db, id);
+    if (media && media.phone_number_id !== phoneNumberId) return false;
+  }
   return store.deleteMedia(ctx.db, id);
 }
 
 export const readMedia = (ctx: AppContext, id: string) => store.readMediaData(ctx.db, id);
+
+// ---------------------------------------------------------------------------------------------
+// Resumable uploads (Meta's Resumable Upload API: template header handles, large assets)
+// ---------------------------------------------------------------------------------------------
+
+const UPLOAD_PREFIX = "upload:";
+
+export const isUploadSessionId = (id: string) => id.startsWith(UPLOAD_PREFIX);
+
+/** `POST /{app_id}/uploads?file_name=&file_length=&file_type=` → `{id: "upload:…"}`. */
+export async function createUploadSession(
+  ctx: AppContext,
+  appId: string,
+  query: Record<string, string | undefined>,
+) {
+  const { file_name: fileName, file_length: rawLength, file_type: rawType } = query;
+  if (!fileName) refuse("invalidParameter", "The parameter file_name is required.");
+  if (rawLength === undefined) refuse("invalidParameter", "The parameter file_length is required.");
+  const fileLength = Number(rawLength);
+  if (!/^\d+$/.test(rawLength) || fileLength < 1 || fileLength > MAX_MEDIA_BYTES) {
+    refuse(
+      "invalidParameter",
+      "Invalid parameter",
+      `file_length: must be from 1 to ${MAX_MEDIA_BYTES} bytes`,
+    );
+  }
+  if (!rawType) refuse("invalidParameter", "The parameter file_type is required.");
+  const fileType = normalizeMimeType(rawType);
+  if (!RESUMABLE_UPLOAD_TYPES.includes(fileType)) {
+    refuse(
+      "invalidParameter",
+      "Invalid parameter",
+      `file_type: must be one of ${RESUMABLE_UPLOAD_TYPES.join(", ")}`,
+    );
+  }
+  const id = `${UPLOAD_PREFIX}${randomBytes(24).toString("base64url")}`;
+  await store.insertUpload(ctx.db, {
+    id,
+    app_id: appId,
+    file_name: fileName,
+    file_length: fileLength,
+    file_type: fileType,
+  });
+  return { id };
+}
+
+/** `GET /upload:…`: where an upload stands, to resume it. */
+export async function getUploadSession(ctx: AppContext, id: string) {
+  const upload = await store.findUpload(ctx.db, id);
+  if (!upload) unknownObject(id);
+  return { id: upload.id, file_offset: upload.file_offset };
+}
+
+/**
+ * `POST /upload:…` with header `file_offset` and the bytes as the body: appends them, and
+ * answers the file handle `h` once the file is complete (before that, where it stands).
+ */
+export async function appendToUpload(
+  ctx: AppContext,
+  id: string,
+  fileOffset: string | undefined,
+  data: Buffer,
+) {
+  const upload = await store.findUpload(ctx.db, id);
+  if (!upload) unknownObject(id);
+  if (fileOffset === undefined || !/^\d+$/.test(fileOffset)) {
+    refuse("invalidParameter", "The parameter file_offset is required.");
+  }
+  if (data.length === 0) refuse("invalidParameter", "Invalid parameter", "the request body holds no bytes");
+  const handle = `4::${Buffer.from(upload.file_type).toString("base64")}:${randomBytes(32).toString("base64url")}`;
+  const updated = await store.appendUpload(ctx.db, id, Number(fileOffset), data, handle);
+  if (!updated) {
+    refuse(
+      "invalidParameter",
+      "Invalid parameter",
+      `file_offset: the upload stands at ${upload.file_offset} of ${upload.file_length} bytes; ${data.length} bytes at ${fileOffset} do not fit`,
+    );
+  }
+  return updated.handle ? { h: updated.handle } : { id: updated.id, file_offset: updated.file_offset };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Tokens

@@ -7,6 +7,7 @@ import { envelope } from "../http/envelope.ts";
 import { offsetParams, sendOffsetPage } from "../http/pagination.ts";
 import { Envelope, errorResponses, OffsetList } from "../http/schemas.ts";
 import type { Server } from "../http/types.ts";
+import { MAX_MEDIA_BYTES } from "../whatsapp/media-types.ts";
 import { metaError } from "../whatsapp/meta-errors.ts";
 import {
   ClearFailuresQuery,
@@ -18,6 +19,7 @@ import {
   SandboxSend,
 } from "./control-schemas.ts";
 import * as controls from "./controls.ts";
+import { submitDisplayName } from "./display-names.ts";
 import { MetaHttpError, refuse, unknownObject } from "./errors.ts";
 import * as graph from "./graph.ts";
 import { startSandboxWorker, stopSandboxWorker } from "./webhooks.ts";
@@ -25,10 +27,13 @@ import { startSandboxWorker, stopSandboxWorker } from "./webhooks.ts";
 type Query = Record<string, string | undefined>;
 type Params = { version: string; id: string };
 
-/** The bearer token of a Graph call (header, or Meta's `access_token` query parameter). */
+/**
+ * The token of a Graph call: `Authorization: Bearer …` (or `OAuth …`, which Meta's upload
+ * API documents), or Meta's `access_token` query parameter.
+ */
 function bearerToken(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization;
-  if (header?.toLowerCase().startsWith("bearer ")) return header.slice(7).trim();
+  const match = /^(?:bearer|oauth)\s+(.+)$/i.exec(request.headers.authorization ?? "");
+  if (match) return match[1]!.trim();
   return (request.query as Query | undefined)?.access_token;
 }
 
@@ -80,7 +85,13 @@ async function graphApi(app: Server, ctx: AppContext): Promise<void> {
       refuse("unsupported", `Unknown path components: /${version}`);
     }
   });
-  await app.register(multipart, { limits: { fileSize: graph.MAX_MEDIA_BYTES, files: 1, fields: 10 } });
+  await app.register(multipart, { limits: { fileSize: MAX_MEDIA_BYTES, files: 1, fields: 10 } });
+  // The bytes of a resumable upload (`POST /upload:…`).
+  app.addContentTypeParser(
+    "application/octet-stream",
+    { parseAs: "buffer", bodyLimit: MAX_MEDIA_BYTES },
+    (_request, body, done) => done(null, body),
+  );
 
   app.get<{ Querystring: Query }>("/oauth/access_token", async (request) =>
     graph.exchangeCode(request.query.code),
@@ -95,17 +106,38 @@ async function graphApi(app: Server, ctx: AppContext): Promise<void> {
 
     authed.get<{ Params: Params; Querystring: Query }>("/:id", async (request) => {
       const { id } = request.params;
-      const media = await graph.getMedia(ctx, id, callerBase(request));
+      if (graph.isUploadSessionId(id)) return graph.getUploadSession(ctx, id);
+      const media = await graph.getMedia(ctx, id, callerBase(request), request.query.phone_number_id);
       if (media) return media;
       const template = await graph.getTemplate(ctx, id);
       if (template) return template;
       return graph.getPhoneNumber(ctx, id, request.query.fields);
     });
 
-    authed.delete<{ Params: Params }>("/:id", async (request) => {
-      if (!(await graph.deleteMedia(ctx, request.params.id))) unknownObject(request.params.id);
+    authed.delete<{ Params: Params; Querystring: Query }>("/:id", async (request) => {
+      const { id } = request.params;
+      if (!(await graph.deleteMedia(ctx, id, request.query.phone_number_id))) unknownObject(id);
       return { success: true };
     });
+
+    // A resumable upload's bytes, or a display-name submission (`new_display_name`).
+    authed.post<{ Params: Params; Querystring: Query; Body: unknown }>("/:id", async (request) => {
+      const { id } = request.params;
+      if (graph.isUploadSessionId(id)) {
+        if (!Buffer.isBuffer(request.body)) {
+          refuse("invalidParameter", "Invalid parameter", "send the bytes as application/octet-stream");
+        }
+        const offset = request.headers.file_offset;
+        return graph.appendToUpload(ctx, id, typeof offset === "string" ? offset : undefined, request.body);
+      }
+      const body = request.body as Record<string, unknown> | undefined;
+      const fromBody = typeof body?.new_display_name === "string" ? body.new_display_name : undefined;
+      return submitDisplayName(ctx, id, request.query.new_display_name ?? fromBody);
+    });
+
+    authed.post<{ Params: Params; Querystring: Query }>("/:id/uploads", async (request) =>
+      graph.createUploadSession(ctx, request.params.id, request.query),
+    );
 
     authed.post<{ Params: Params; Body: Record<string, unknown> }>("/:id/messages", async (request) =>
       graph.postMessages(ctx, request.params.id, bodyObject(request.body)),

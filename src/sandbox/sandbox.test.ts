@@ -431,6 +431,25 @@ describe("sandbox media", () => {
     assert.deepEqual(Buffer.from(await download.arrayBuffer()), bytes);
     assert.equal((await fetch(String(meta.url))).status, 401, "the URL needs the bearer token");
 
+    // Meta's optional phone_number_id check: another number's media is an unknown object.
+    const scoped = await t.ctx.graph.request<{ id: string }>(target, {
+      path: `/${id}`,
+      query: { phone_number_id: number.phone_number_id },
+    });
+    assert.equal(scoped.id, id);
+    const elsewhere = await graphError(
+      t.ctx.graph.request(target, { path: `/${id}`, query: { phone_number_id: "123456789012345" } }),
+    );
+    assert.equal(elsewhere.error.error_subcode, 33);
+    const notDeleted = await graphError(
+      t.ctx.graph.request(target, {
+        method: "DELETE",
+        path: `/${id}`,
+        query: { phone_number_id: "123456789012345" },
+      }),
+    );
+    assert.equal(notDeleted.error.code, 100);
+
     const sent = await send({ to: "15550007777", type: "image", image: { id } });
     assert.ok(sent.messages[0]!.id);
 
@@ -460,6 +479,47 @@ describe("sandbox media", () => {
       /one of the following types/,
     );
     assert.match((await upload({ type: "image/png" }, new Blob(["x"]))).error.message, /messaging_product/);
+  });
+});
+
+describe("sandbox resumable uploads", () => {
+  it("opens a session on an app, takes the bytes at their offset, and answers a handle", async () => {
+    const bytes = Buffer.from("%PDF-1.4 a small document");
+    const session = await t.ctx.graph.request<{ id: string }>(target, {
+      method: "POST",
+      path: "/sandbox-app/uploads",
+      query: { file_name: "a.pdf", file_length: bytes.length, file_type: "application/pdf" },
+    });
+    assert.match(session.id, /^upload:/);
+    const part = (offset: number, data: Buffer) =>
+      t.ctx.graph.request<Record<string, unknown>>(target, {
+        method: "POST",
+        path: `/${session.id}`,
+        bytes: new Blob([new Uint8Array(data)]),
+        headers: { file_offset: String(offset) },
+        authScheme: "OAuth",
+      });
+    assert.deepEqual(await part(0, bytes.subarray(0, 5)), { id: session.id, file_offset: 5 });
+    const misplaced = await graphError(part(0, bytes.subarray(5)));
+    assert.equal(misplaced.error.code, 100);
+    assert.match(String((misplaced.error.error_data as { details: string }).details), /stands at 5/);
+    assert.deepEqual(await t.ctx.graph.request(target, { path: `/${session.id}` }), {
+      id: session.id,
+      file_offset: 5,
+    });
+    const done = await part(5, bytes.subarray(5));
+    assert.match(String(done.h), /^4::YXBwbGljYXRpb24vcGRm:/);
+  });
+
+  it("refuses sessions Meta would refuse, and unknown sessions", async () => {
+    const open = (query: Record<string, string | number>) =>
+      graphError(t.ctx.graph.request(target, { method: "POST", path: "/sandbox-app/uploads", query }));
+    assert.match((await open({ file_length: 1, file_type: "image/png" })).error.message, /file_name/);
+    const wrongType = await open({ file_name: "a", file_length: 1, file_type: "text/plain" });
+    assert.match((wrongType.error.error_data as { details: string }).details, /^file_type: must be one of/);
+    assert.equal((await open({ file_name: "a", file_length: 0, file_type: "image/png" })).error.code, 100);
+    const unknown = await graphError(t.ctx.graph.request(target, { path: "/upload:nope" }));
+    assert.equal(unknown.error.error_subcode, 33);
   });
 });
 

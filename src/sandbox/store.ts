@@ -156,6 +156,59 @@ export async function deleteMedia(db: Queryable, id: string): Promise<boolean> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Resumable uploads
+// ---------------------------------------------------------------------------------------------
+
+export interface SandboxUploadRow {
+  id: string;
+  app_id: string;
+  file_name: string;
+  file_length: number;
+  file_type: string;
+  file_offset: number;
+  handle: string | null;
+}
+
+const UPLOAD_COLUMNS = sql`id, app_id, file_name, file_length::int AS file_length, file_type,
+  octet_length(data) AS file_offset, handle`;
+
+export async function insertUpload(
+  db: Queryable,
+  upload: Pick<SandboxUploadRow, "id" | "app_id" | "file_name" | "file_length" | "file_type">,
+): Promise<void> {
+  await db.query(sql`
+    INSERT INTO sandbox_uploads (id, app_id, file_name, file_length, file_type)
+    VALUES (${upload.id}, ${upload.app_id}, ${upload.file_name}, ${upload.file_length}, ${upload.file_type})`);
+}
+
+export async function findUpload(db: Queryable, id: string): Promise<SandboxUploadRow | undefined> {
+  const [row] = await db.query<SandboxUploadRow>(
+    sql`SELECT ${UPLOAD_COLUMNS} FROM sandbox_uploads WHERE id = ${id}`,
+  );
+  return row;
+}
+
+/**
+ * Appends `data` at `offset` when that is where the upload stands, and sets `handle` once the
+ * file is complete; undefined when the offset does not match (nothing is written).
+ */
+export async function appendUpload(
+  db: Queryable,
+  id: string,
+  offset: number,
+  data: Buffer,
+  handle: string,
+): Promise<SandboxUploadRow | undefined> {
+  const [row] = await db.query<SandboxUploadRow>(sql`
+    UPDATE sandbox_uploads SET
+      data = data || ${data},
+      handle = CASE WHEN octet_length(data) + ${data.length} = file_length THEN ${handle} ELSE handle END
+    WHERE id = ${id} AND octet_length(data) = ${offset} AND octet_length(data) + ${data.length} <= file_length
+    RETURNING ${UPLOAD_COLUMNS}`);
+  return row;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Templates and WABAs
 // ---------------------------------------------------------------------------------------------
 

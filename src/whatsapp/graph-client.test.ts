@@ -7,7 +7,13 @@ import { GraphApiError, GraphClient, type GraphTarget } from "./graph-client.ts"
 
 // A stand-in for Meta on a real socket: each path answers from a script of responses.
 const scripts = new Map<string, { status: number; body?: unknown; headers?: Record<string, string> }[]>();
-const seen: { method: string; url: string; auth: string | undefined; body: string }[] = [];
+const seen: {
+  method: string;
+  url: string;
+  auth: string | undefined;
+  body: string;
+  headers: http.IncomingHttpHeaders;
+}[] = [];
 let server: http.Server;
 let target: GraphTarget;
 const lines: string[] = [];
@@ -19,7 +25,13 @@ before(async () => {
     let body = "";
     req.on("data", (d) => (body += d));
     req.on("end", () => {
-      seen.push({ method: req.method!, url: req.url!, auth: req.headers.authorization, body });
+      seen.push({
+        method: req.method!,
+        url: req.url!,
+        auth: req.headers.authorization,
+        body,
+        headers: req.headers,
+      });
       const path = req.url!.split("?")[0]!;
       const next = scripts.get(path)?.shift() ?? { status: 200, body: { ok: true } };
       if (next.status === -1) return; // never answer: a timeout
@@ -58,6 +70,32 @@ describe("GraphClient", () => {
     assert.equal(call.url, "/v24.0/123/messages?a=1");
     assert.equal(call.auth, "Bearer EAAB-very-secret");
     assert.deepEqual(JSON.parse(call.body), { to: "1" });
+  });
+
+  it("sends raw bytes with extra headers and Meta's OAuth scheme (resumable upload), and multipart forms", async () => {
+    scripts.set("/v24.0/upload:abc", [{ status: 200, body: { h: "4::x" } }]);
+    const result = await client.request(target, {
+      method: "POST",
+      path: "/upload:abc",
+      bytes: new Blob([Buffer.from("bytes!")]),
+      headers: { file_offset: "0" },
+      authScheme: "OAuth",
+    });
+    assert.deepEqual(result, { h: "4::x" });
+    let call = seen.at(-1)!;
+    assert.equal(call.auth, "OAuth EAAB-very-secret");
+    assert.equal(call.headers.file_offset, "0");
+    assert.equal(call.headers["content-type"], "application/octet-stream");
+    assert.equal(call.body, "bytes!");
+
+    const form = new FormData();
+    form.set("messaging_product", "whatsapp");
+    form.set("file", new Blob([Buffer.from("png")], { type: "image/png" }), "a.png");
+    await client.request(target, { method: "POST", path: "/1/media", form });
+    call = seen.at(-1)!;
+    assert.equal(call.auth, "Bearer EAAB-very-secret");
+    assert.match(String(call.headers["content-type"]), /^multipart\/form-data; boundary=/);
+    assert.match(call.body, /name="file"; filename="a.png"\r\nContent-Type: image\/png\r\n\r\npng/);
   });
 
   it("preserves Meta's error object and does not retry a 4xx", async () => {

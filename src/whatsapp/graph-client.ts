@@ -41,7 +41,14 @@ export interface GraphRequest {
   path: string;
   query?: Record<string, string | number | boolean | undefined>;
   json?: unknown;
+  /** A multipart body (media upload); its parts may be file-backed Blobs, read at each try. */
   form?: FormData;
+  /** Raw bytes, sent as `application/octet-stream` (resumable upload). */
+  bytes?: Blob;
+  /** Extra headers, such as `file_offset` of a resumable upload. */
+  headers?: Record<string, string>;
+  /** How the token is presented: `Bearer` (default) or `OAuth`, as Meta's upload API documents. */
+  authScheme?: "Bearer" | "OAuth";
   /**
    * `idempotent` (default for GET/DELETE) retries 429, 5xx and network failures.
    * `unsafe` (default for POST) retries only what Meta cannot have acted on: 429 and a refused
@@ -114,10 +121,12 @@ export class GraphClient {
     return this.#withRetries(method, url, retry, request.timeoutMs, () => ({
       method,
       headers: {
-        authorization: `Bearer ${target.accessToken}`,
+        ...request.headers,
+        authorization: `${request.authScheme ?? "Bearer"} ${target.accessToken}`,
         ...(request.json !== undefined ? { "content-type": "application/json" } : {}),
+        ...(request.bytes !== undefined ? { "content-type": "application/octet-stream" } : {}),
       },
-      body: request.json !== undefined ? JSON.stringify(request.json) : request.form,
+      body: request.json !== undefined ? JSON.stringify(request.json) : (request.form ?? request.bytes),
     }));
   }
 
