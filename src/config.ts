@@ -37,6 +37,10 @@ export interface Config {
   outboundAllowlist: string[];
   /** Seconds between two looks at Meta's review of an open display-name request. */
   displayNamePollSeconds: number;
+  /** How long a signed media download URL (`kapso.media_url`, proxy media `url`) stays valid. */
+  mediaUrlTtlSeconds: number;
+  /** Longest time media ingest may spend fetching its `source`. */
+  mediaFetchTimeoutSeconds: number;
 }
 
 export interface MetaConfig {
@@ -207,5 +211,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     outboundAllowlist: readList(env, "PARLEY_OUTBOUND_ALLOWLIST"),
     displayNamePollSeconds: readPositiveInteger(env, "PARLEY_DISPLAY_NAME_POLL_SECONDS", 600),
+    mediaUrlTtlSeconds: readPositiveInteger(env, "PARLEY_MEDIA_URL_TTL_SECONDS", 3600),
+    mediaFetchTimeoutSeconds: readPositiveInteger(env, "PARLEY_MEDIA_FETCH_TIMEOUT_SECONDS", 120),
   };
 }

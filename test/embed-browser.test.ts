@@ -5,8 +5,9 @@ import { after, before, describe, it } from "node:test";
 import { type Browser, chromium } from "playwright-core";
 import type { PhoneNumberRow } from "../src/modules/phone-numbers/store.ts";
 import { simulateInbound } from "../src/sandbox/inbound.ts";
+import { graphTargetFor } from "../src/whatsapp/targets.ts";
 import { startTestApp, type TestApp, type TestProject } from "./support/app.ts";
-import { insertSandboxNumber } from "./support/fixtures.ts";
+import { insertSandboxNumber, PNG } from "./support/fixtures.ts";
 
 // The embedded inbox in real headless Chromium, framed by a host page on another origin
 // (localhost vs 127.0.0.1), as a SaaS embeds it.
@@ -95,6 +96,40 @@ describe("embedded inbox in Chromium", () => {
       .map((m) => m.payload.reason);
     assert.ok(reasons.includes("ready"), JSON.stringify(reasons));
     assert.ok(reasons.includes("conversation_selected"));
+    await page.close();
+  });
+
+  it("shows the photo a contact sent, loaded from its signed media URL", async () => {
+    t.ctx.config.publicUrl = t.baseUrl;
+    const form = new FormData();
+    form.set("messaging_product", "whatsapp");
+    form.set("type", "image/png");
+    form.set("file", new Blob([new Uint8Array(PNG)], { type: "image/png" }), "dot.png");
+    const { id } = await t.ctx.graph.request<{ id: string }>(graphTargetFor(t.ctx, number), {
+      method: "POST",
+      path: `/${number.phone_number_id}/media`,
+      form,
+    });
+    await simulateInbound(t.ctx, {
+      phoneNumberId: number.phone_number_id,
+      from: "15550602000",
+      profileName: "Lucía",
+      message: { type: "image", image: { id, mime_type: "image/png", caption: "mira" } },
+    });
+    const token = await embedToken({ scope_type: "project", allowed_origins: [hostOrigin] });
+    const page = await openHost(token);
+    const frame = page.frameLocator("#inbox");
+    await frame.locator("#conversations li", { hasText: "Lucía" }).click();
+    const message = frame.locator(".msg.inbound", { hasText: "mira" });
+    await message.waitFor();
+    const image = message.locator("img.media");
+    await image.waitFor();
+    const width = await image.evaluate(async (img: HTMLImageElement) => {
+      if (!img.complete) await new Promise((r) => img.addEventListener("load", r, { once: true }));
+      return img.naturalWidth;
+    });
+    assert.equal(width, 2, "the browser decoded the PNG served by Parley");
+    assert.match((await image.getAttribute("src"))!, new RegExp(`^${t.baseUrl}/media/${number.id}/${id}\\?`));
     await page.close();
   });
 

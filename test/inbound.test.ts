@@ -160,7 +160,7 @@ describe("the Meta webhook receiver", () => {
         sentAt: new Date().toISOString(),
       });
       // …and applied once the send records it.
-      await applyPendingStatuses(tx, number, "wamid.early");
+      await applyPendingStatuses(t.ctx, tx, number, "wamid.early");
     });
     const row = async () =>
       (

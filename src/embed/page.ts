@@ -47,6 +47,7 @@ const STYLE = `
 .name{font-weight:600}.preview{color:var(--muted);white-space:nowrap;overflow:hidden;text-overflow:ellipsis}.badge{float:right;background:var(--accent);color:#fff;border-radius:9px;padding:0 6px;font-size:12px}
 #thread{flex:1;display:flex;flex-direction:column}#messages{flex:1;overflow:auto;padding:12px;display:flex;flex-direction:column;gap:6px}
 .msg{max-width:70%;padding:6px 10px;border-radius:8px;background:var(--in)}.msg.outbound{align-self:flex-end;background:var(--out)}
+.media{display:block;max-width:100%;max-height:320px;border-radius:6px;margin-bottom:4px}
 .ticks{font-size:11px;color:var(--muted);margin-left:6px}.ticks.read{color:#2563eb}.ticks.failed{color:#dc2626}
 #composer{display:flex;gap:6px;padding:8px;border-top:1px solid var(--line)}#composer textarea{flex:1;resize:none;height:40px}
 #dot{width:8px;height:8px;border-radius:4px;background:#dc2626;display:inline-block;margin:8px}#dot.on{background:var(--accent)}
@@ -83,6 +84,13 @@ function renderList() {
     ul.append(li);
   }
 }
+function renderMedia(m) {
+  const src = m.kapso.media_url;
+  if (m.type === "image" || m.type === "sticker") return el("img", { className: "media", src, alt: m.type, loading: "lazy" });
+  if (m.type === "video") return el("video", { className: "media", src, controls: true, preload: "metadata" });
+  if (m.type === "audio") return el("audio", { src, controls: true, preload: "none" });
+  return el("a", { href: src, target: "_blank", rel: "noopener", textContent: (m[m.type] && m[m.type].filename) || m.kapso.content || "[" + m.type + "]" });
+}
 const TICKS = { pending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "!" };
 function renderThread() {
   const box = $("messages"); box.replaceChildren();
@@ -90,7 +98,10 @@ function renderThread() {
   if (!c) { box.append(el("div", { className: "note", textContent: t.pick })); $("composer").hidden = true; return; }
   for (const m of [...state.messages].reverse()) {
     const body = m.kapso.content || "[" + m.type + "]";
-    const div = el("div", { className: "msg " + m.kapso.direction, textContent: body });
+    const div = el("div", { className: "msg " + m.kapso.direction });
+    const media = m.kapso.media_url ? renderMedia(m) : null;
+    if (media) div.append(media);
+    if (!media || (m[m.type] && m[m.type].caption)) div.append(el("span", { textContent: media ? m[m.type].caption : body }));
     div.dataset.id = m.id;
     if (m.kapso.direction === "outbound") div.append(el("span", { className: "ticks " + m.kapso.status, textContent: TICKS[m.kapso.status] || "" }));
     box.append(div);

@@ -13,6 +13,7 @@ import {
   listConversations,
 } from "../modules/conversations/store.ts";
 import type { InboxEmbedRow } from "../modules/inbox-embeds/store.ts";
+import { messageMediaUrl } from "../modules/media/urls.ts";
 import { presentMessage } from "../modules/messages/presenter.ts";
 import type { MessageRow } from "../modules/messages/store.ts";
 import type { PhoneNumberRow } from "../modules/phone-numbers/store.ts";
@@ -153,7 +154,8 @@ export function embedRoutes(app: Server, ctx: AppContext): void {
           value: r.sent_at,
           id: r.id,
         }));
-        return { data: page.data.map((m) => presentMessage(m)), paging: page.paging };
+        const mediaUrl = messageMediaUrl(ctx);
+        return { data: page.data.map((m) => presentMessage(m, mediaUrl)), paging: page.paging };
       });
 
       api.post("/conversations/:id/read", async (request, reply) => {

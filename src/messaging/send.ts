@@ -235,7 +235,7 @@ export async function sendMessage(ctx: AppContext, input: SendMessageInput): Pro
         await tx.query(sql`
           UPDATE conversations SET last_message_id = ${wamid ?? null}
           WHERE id = ${stored.conversation_id} AND last_message_id IS NULL`);
-        if (wamid) await applyPendingStatuses(tx, number, wamid);
+        if (wamid) await applyPendingStatuses(ctx, tx, number, wamid);
       });
       return { status: 200, body: response, messageId: stored.id, wamid };
     } catch (err) {

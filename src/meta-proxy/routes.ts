@@ -1,3 +1,7 @@
+import fs from "node:fs";
+import path from "node:path";
+import { pipeline } from "node:stream/promises";
+import multipart from "@fastify/multipart";
 import sql from "sql-template-tag";
 import type { AppContext } from "../context.ts";
 import { requireApiKey } from "../http/auth.ts";
@@ -9,10 +13,19 @@ import { sendMessage } from "../messaging/send.ts";
 import { presentContact } from "../modules/contacts/presenter.ts";
 import * as contacts from "../modules/contacts/store.ts";
 import * as conversations from "../modules/conversations/service.ts";
+import {
+  deleteMedia,
+  getMediaMetadata,
+  type UploadFile,
+  uploadToMeta,
+  withTempDir,
+} from "../modules/media/service.ts";
+import { isMediaId, messageMediaUrl } from "../modules/media/urls.ts";
 import { presentMessage } from "../modules/messages/presenter.ts";
 import type { MessageRow } from "../modules/messages/store.ts";
 import { findProjectPhoneNumber, type PhoneNumberRow } from "../modules/phone-numbers/store.ts";
 import { GraphApiError } from "../whatsapp/graph-client.ts";
+import { MAX_MEDIA_BYTES } from "../whatsapp/media-types.ts";
 import { MetaApiError, metaError, unknownObjectError } from "../whatsapp/meta-errors.ts";
 import { graphTargetFor } from "../whatsapp/targets.ts";
 
@@ -51,19 +64,44 @@ function limitOf(q: Query): number {
   return limit;
 }
 
+/** Runs a Graph call, answering Meta's refusal as Meta's error (502 when Meta is unreachable). */
+async function asMeta<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    if (err instanceof GraphApiError)
+      throw new MetaApiError({ status: err.status || 502, body: { error: err.error } });
+    throw err;
+  }
+}
+
+/** A media id of a media call, with the project number given in `phone_number_id`. */
+async function mediaTarget(ctx: AppContext, projectId: string, mediaId: string, query: Query) {
+  if (!query.phone_number_id) {
+    if (/^\d+$/.test(mediaId) && (await findProjectPhoneNumber(ctx.db, projectId, mediaId))) {
+      throw new MetaApiError(
+        metaError(
+          "unsupported",
+          "(#3) Calls on the phone number node are not supported by this Parley server yet",
+        ),
+      );
+    }
+    throw new MetaApiError(
+      metaError("invalidParameter", "(#100) The parameter phone_number_id is required."),
+    );
+  }
+  const number = await projectNumber(ctx, projectId, query.phone_number_id);
+  if (!isMediaId(mediaId)) throw new MetaApiError(unknownObjectError(mediaId));
+  return number;
+}
+
 /** Passes a Graph call through to Meta (or the sandbox) with the number's own credentials. */
 async function passThrough(
   ctx: AppContext,
   number: PhoneNumberRow,
   request: Parameters<AppContext["graph"]["request"]>[1],
 ) {
-  try {
-    return await ctx.graph.request(graphTargetFor(ctx, number), request);
-  } catch (err) {
-    if (err instanceof GraphApiError)
-      throw new MetaApiError({ status: err.status || 502, body: { error: err.error } });
-    throw err;
-  }
+  return asMeta(ctx.graph.request(graphTargetFor(ctx, number), request));
 }
 
 /**
@@ -97,6 +135,68 @@ export function metaProxyRoutes(app: Server, ctx: AppContext): void {
           return reply.code(status).send(metaError("invalidParameter", (error as Error).message).body);
         request.log.error({ err: error }, "proxy request failed");
         return reply.code(500).send(metaError("genericUser", "An unknown error occurred").body);
+      });
+
+      await proxy.register(multipart, {
+        limits: { fileSize: MAX_MEDIA_BYTES, files: 1, fields: 10, fieldSize: 1024 },
+      });
+
+      // Media: Meta's multipart upload, passed through with the file kept on disk, not in memory.
+      proxy.post("/:version/:phone_number_id/media", async (request) => {
+        const { version, phone_number_id: id } = request.params as {
+          version: string;
+          phone_number_id: string;
+        };
+        checkVersion(version);
+        const number = await projectNumber(ctx, request.auth.projectId, id);
+        if (!request.isMultipart()) {
+          throw new MetaApiError(metaError("invalidParameter", "(#100) The parameter file is required."));
+        }
+        return withTempDir(async (dir) => {
+          const fields: Record<string, string> = {};
+          let file: UploadFile | undefined;
+          for await (const part of request.parts()) {
+            if (part.type === "file") {
+              const saved = path.join(dir, "upload");
+              await pipeline(part.file, fs.createWriteStream(saved));
+              if (part.file.truncated) {
+                throw new MetaApiError(
+                  metaError("mediaError", "(#131053) Media upload error", "the file is larger than 100 MB"),
+                );
+              }
+              file = { path: saved, filename: part.filename || undefined, contentType: part.mimetype };
+            } else if (typeof part.value === "string") {
+              fields[part.fieldname] = part.value;
+            }
+          }
+          if (!file)
+            throw new MetaApiError(metaError("invalidParameter", "(#100) The parameter file is required."));
+          // `upload_strategy` is the Kapso client's own field, not Meta's.
+          const { upload_strategy: strategy, ...metaFields } = fields;
+          if (strategy && strategy !== "default") {
+            throw new MetaApiError(
+              metaError(
+                "invalidParameter",
+                "(#100) upload_strategy resumable is not supported on this endpoint; use POST /platform/v1/whatsapp/media with delivery meta_resumable_asset",
+              ),
+            );
+          }
+          return asMeta(uploadToMeta(ctx, number, metaFields, file));
+        });
+      });
+
+      proxy.get("/:version/:media_id", async (request) => {
+        const { version, media_id: mediaId } = request.params as { version: string; media_id: string };
+        checkVersion(version);
+        const number = await mediaTarget(ctx, request.auth.projectId, mediaId, request.query as Query);
+        return asMeta(getMediaMetadata(ctx, number, mediaId));
+      });
+
+      proxy.delete("/:version/:media_id", async (request) => {
+        const { version, media_id: mediaId } = request.params as { version: string; media_id: string };
+        checkVersion(version);
+        const number = await mediaTarget(ctx, request.auth.projectId, mediaId, request.query as Query);
+        return asMeta(deleteMedia(ctx, number, mediaId));
       });
 
       proxy.post("/:version/:phone_number_id/messages", async (request, reply) => {
@@ -158,9 +258,10 @@ export function metaProxyRoutes(app: Server, ctx: AppContext): void {
           value: r.sent_at,
           id: r.id,
         }));
+        const mediaUrl = messageMediaUrl(ctx);
         return {
           data: page.data.map((row) => {
-            const message = presentMessage(row);
+            const message = presentMessage(row, mediaUrl);
             const peer = row.direction === "inbound" ? { from: row.wa_id } : { to: row.wa_id };
             return {
               ...message,

@@ -23,6 +23,17 @@ describe("encryption at rest", () => {
     assert.throws(() => createCipher(randomBytes(32)).decrypt(sealed), "another key cannot read it");
   });
 
+  it("signs with a key derived per purpose: stable, and worthless for another purpose or key", () => {
+    const key = randomBytes(32);
+    const cipher = createCipher(key);
+    const mac = cipher.mac("media-download", "a\nb\n1");
+    assert.equal(mac.length, 32);
+    assert.deepEqual(createCipher(key).mac("media-download", "a\nb\n1"), mac, "same key, same signature");
+    assert.notDeepEqual(cipher.mac("other-purpose", "a\nb\n1"), mac);
+    assert.notDeepEqual(cipher.mac("media-download", "a\nb\n2"), mac);
+    assert.notDeepEqual(createCipher(randomBytes(32)).mac("media-download", "a\nb\n1"), mac);
+  });
+
   it("uses the configured key, or one development key shared through the database", async () => {
     const configured = randomBytes(32);
     assert.equal(

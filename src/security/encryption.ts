@@ -1,20 +1,40 @@
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
 import type { Config } from "../config.ts";
 import type { Queryable } from "../db/database.ts";
 import { getOrCreateSetting } from "../db/settings.ts";
 
-/** Encrypts secrets at rest (Meta access tokens, verify tokens) with AES-256-GCM. */
+/**
+ * Encrypts secrets at rest (Meta access tokens, verify tokens) with AES-256-GCM, and signs
+ * what Parley hands out and must recognise later (signed media URLs) with HMAC-SHA256.
+ */
 export interface Cipher {
   encrypt(plain: string): string;
   decrypt(sealed: string): string;
+  /**
+   * HMAC-SHA256 of `data` under a key derived (HKDF-SHA256) from the encryption key for
+   * `purpose`, so a signature made for one purpose is worthless for another.
+   */
+  mac(purpose: string, data: string): Buffer;
 }
 
 const VERSION = "v1";
 
 export function createCipher(key: Buffer): Cipher {
   if (key.length !== 32) throw new Error("encryption key must be 32 bytes");
+  const macKeys = new Map<string, Buffer>();
+  const macKey = (purpose: string) => {
+    let derived = macKeys.get(purpose);
+    if (!derived) {
+      derived = Buffer.from(hkdfSync("sha256", key, "parley", `mac:${purpose}`, 32));
+      macKeys.set(purpose, derived);
+    }
+    return derived;
+  };
   return {
+    mac(purpose, data) {
+      return createHmac("sha256", macKey(purpose)).update(data).digest();
+    },
     encrypt(plain) {
       const iv = randomBytes(12);
       const cipher = createCipheriv("aes-256-gcm", key, iv);

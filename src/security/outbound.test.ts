@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { checkOutboundUrl } from "./outbound.ts";
+import { checkOutboundUrl, guardedLookup, OutboundRefusedError } from "./outbound.ts";
 
 describe("checkOutboundUrl", () => {
   it("refuses other schemes and private, loopback, link-local and metadata addresses", async () => {
@@ -25,5 +25,28 @@ describe("checkOutboundUrl", () => {
     assert.equal((await checkOutboundUrl("https://93.184.215.14/hook", [])).hostname, "93.184.215.14");
     assert.equal((await checkOutboundUrl("http://127.0.0.1:9/hook", ["127.0.0.1"])).port, "9");
     assert.equal((await checkOutboundUrl("http://localhost:9/hook", ["localhost"])).hostname, "localhost");
+  });
+});
+
+describe("guardedLookup", () => {
+  const resolve = (allowlist: string[], host: string, all: boolean) =>
+    new Promise<unknown>((ok, fail) =>
+      guardedLookup(allowlist)(host, { all }, (err, address) => (err ? fail(err) : ok(address))),
+    );
+
+  it("refuses a host whose addresses, resolved for the connection itself, are private", async () => {
+    for (const all of [false, true]) {
+      await assert.rejects(resolve([], "localhost", all), (err: unknown) => {
+        assert.ok(err instanceof OutboundRefusedError);
+        assert.equal(err.reason, "private");
+        return true;
+      });
+    }
+  });
+
+  it("answers allowlisted hosts and addresses in the shape node:net asks for", async () => {
+    assert.match(String(await resolve(["localhost"], "localhost", false)), /^(127\.0\.0\.1|::1)$/);
+    const all = (await resolve(["127.0.0.1", "::1"], "localhost", true)) as { address: string }[];
+    assert.ok(Array.isArray(all) && all.length > 0);
   });
 });

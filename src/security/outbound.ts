@@ -1,5 +1,6 @@
+import dns from "node:dns";
 import { lookup } from "node:dns/promises";
-import { BlockList, isIP } from "node:net";
+import { BlockList, isIP, type LookupFunction } from "node:net";
 
 /** Addresses a request on a user's behalf must never reach (SSRF): private, loopback, link-local, metadata… */
 const FORBIDDEN = new BlockList();
@@ -30,6 +31,26 @@ for (const [net, prefix] of [
 
 export class OutboundRefusedError extends Error {
   override name = "OutboundRefusedError";
+  /** `scheme`: not http(s); `unresolvable`: the host has no address; `private`: a forbidden address. */
+  readonly reason: "scheme" | "unresolvable" | "private";
+
+  constructor(reason: OutboundRefusedError["reason"], message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+/** Why `address` may not be reached, or undefined when it may (public, or allowlisted). */
+function refusal(host: string, raw: string, rawFamily: number, allowlist: string[]): string | undefined {
+  if (allowlist.includes(raw)) return undefined;
+  // An IPv4-mapped IPv6 address (::ffff:10.0.0.1) is checked as the IPv4 address it is.
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(raw)?.[1];
+  const address = mapped ?? raw;
+  const family = mapped ? 4 : rawFamily;
+  if (FORBIDDEN.check(address, family === 6 ? "ipv6" : "ipv4")) {
+    return `${host} resolves to a private or reserved address (${address})`;
+  }
+  return undefined;
 }
 
 /**
@@ -40,23 +61,43 @@ export class OutboundRefusedError extends Error {
 export async function checkOutboundUrl(url: string, allowlist: string[]): Promise<URL> {
   const parsed = URL.canParse(url) ? new URL(url) : undefined;
   if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
-    throw new OutboundRefusedError("only http and https URLs are allowed");
+    throw new OutboundRefusedError("scheme", "only http and https URLs are allowed");
   }
   const host = parsed.hostname.replace(/^\[|\]$/g, "");
   if (allowlist.includes(host)) return parsed;
   const addresses = isIP(host)
     ? [{ address: host, family: isIP(host) }]
     : await lookup(host, { all: true }).catch(() => []);
-  if (addresses.length === 0) throw new OutboundRefusedError(`${host} does not resolve`);
-  for (const { address: raw, family: rawFamily } of addresses) {
-    if (allowlist.includes(raw)) continue;
-    // An IPv4-mapped IPv6 address (::ffff:10.0.0.1) is checked as the IPv4 address it is.
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(raw)?.[1];
-    const address = mapped ?? raw;
-    const family = mapped ? 4 : rawFamily;
-    if (FORBIDDEN.check(address, family === 6 ? "ipv6" : "ipv4")) {
-      throw new OutboundRefusedError(`${host} resolves to a private or reserved address (${address})`);
-    }
+  if (addresses.length === 0) throw new OutboundRefusedError("unresolvable", `${host} does not resolve`);
+  for (const { address, family } of addresses) {
+    const why = refusal(host, address, family, allowlist);
+    if (why) throw new OutboundRefusedError("private", why);
   }
   return parsed;
+}
+
+/**
+ * A `lookup` for `node:http`/`node:https` requests that applies the same rule to the addresses
+ * the socket actually connects to, so a host cannot pass `checkOutboundUrl` and then resolve
+ * to a private address for the request itself (DNS rebinding). IP literals never reach a
+ * lookup: check the URL with `checkOutboundUrl` too.
+ */
+export function guardedLookup(allowlist: string[]): LookupFunction {
+  return (hostname, options, callback) => {
+    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, "", 0);
+      const host = hostname.replace(/^\[|\]$/g, "");
+      if (!allowlist.includes(host)) {
+        for (const { address, family } of addresses) {
+          const why = refusal(host, address, family, allowlist);
+          if (why) return callback(new OutboundRefusedError("private", why), "", 0);
+        }
+      }
+      if (options.all) return callback(null, addresses);
+      const first = addresses[0];
+      if (!first)
+        return callback(new OutboundRefusedError("unresolvable", `${host} does not resolve`), "", 0);
+      callback(null, first.address, first.family);
+    });
+  };
 }

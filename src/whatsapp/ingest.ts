@@ -11,6 +11,7 @@ import {
   findOrOpenConversation,
   recordMessageInSummary,
 } from "../modules/conversations/store.ts";
+import { messageMediaUrl } from "../modules/media/urls.ts";
 import { presentMessage } from "../modules/messages/presenter.ts";
 import {
   applyStatus,
@@ -108,6 +109,7 @@ const conversationPayload = (conversation: ConversationRow) => ({
 });
 
 async function ingestMessage(
+  ctx: AppContext,
   tx: Queryable,
   number: PhoneNumberRow,
   message: InboundMessage,
@@ -161,7 +163,7 @@ async function ingestMessage(
     ...base,
     type: "whatsapp.message.received",
     payload: {
-      message: presentMessage(row),
+      message: presentMessage(row, messageMediaUrl(ctx)),
       conversation: presentConversation(current),
       is_new_conversation: created,
       phone_number_id: number.phone_number_id,
@@ -171,7 +173,12 @@ async function ingestMessage(
 }
 
 /** The v2 event of a message whose status changed. */
-async function statusEvent(tx: Queryable, number: PhoneNumberRow, message: MessageRow): Promise<ParleyEvent> {
+async function statusEvent(
+  ctx: AppContext,
+  tx: Queryable,
+  number: PhoneNumberRow,
+  message: MessageRow,
+): Promise<ParleyEvent> {
   const conversation = (await findConversation(tx, number.project_id, message.conversation_id))!;
   return {
     type: `whatsapp.message.${message.status}`,
@@ -179,7 +186,7 @@ async function statusEvent(tx: Queryable, number: PhoneNumberRow, message: Messa
     phoneNumberRef: number.id,
     conversationId: conversation.id,
     payload: {
-      message: presentMessage(message),
+      message: presentMessage(message, messageMediaUrl(ctx)),
       conversation: presentConversation(conversation),
       is_new_conversation: false,
       phone_number_id: number.phone_number_id,
@@ -188,6 +195,7 @@ async function statusEvent(tx: Queryable, number: PhoneNumberRow, message: Messa
 }
 
 async function ingestStatus(
+  ctx: AppContext,
   tx: Queryable,
   number: PhoneNumberRow,
   status: Record<string, unknown> & { id?: string; status?: string },
@@ -198,7 +206,7 @@ async function ingestStatus(
     await keepPendingStatus(tx, number.id, status.id, status);
     return [];
   }
-  return applied.changed ? [await statusEvent(tx, number, applied.message)] : [];
+  return applied.changed ? [await statusEvent(ctx, tx, number, applied.message)] : [];
 }
 
 /**
@@ -206,6 +214,7 @@ async function ingestStatus(
  * status webhook before our own commit). The send path calls this once it stores the wamid.
  */
 export async function applyPendingStatuses(
+  ctx: AppContext,
   tx: Queryable,
   number: PhoneNumberRow,
   wamid: string,
@@ -213,7 +222,7 @@ export async function applyPendingStatuses(
   const events: ParleyEvent[] = [];
   for (const status of await takePendingStatuses(tx, number.id, wamid)) {
     const applied = await applyStatus(tx, number.id, wamid, status);
-    if (applied?.changed) events.push(await statusEvent(tx, number, applied.message));
+    if (applied?.changed) events.push(await statusEvent(ctx, tx, number, applied.message));
   }
   await publishEvents(tx, events);
 }
@@ -286,14 +295,14 @@ export async function ingestValue(
   const events: ParleyEvent[] = [];
   if (number.inbound_processing_enabled) {
     for (const message of value.messages ?? [])
-      events.push(...(await ingestMessage(tx, number, message, profiles)));
+      events.push(...(await ingestMessage(ctx, tx, number, message, profiles)));
   } else if (value.messages?.length) {
     ctx.log.debug(
       { phone_number_id: number.phone_number_id },
       "inbound processing disabled: messages ignored",
     );
   }
-  for (const status of value.statuses ?? []) events.push(...(await ingestStatus(tx, number, status)));
+  for (const status of value.statuses ?? []) events.push(...(await ingestStatus(ctx, tx, number, status)));
   for (const pref of value.user_preferences ?? []) events.push(...(await ingestPreference(tx, number, pref)));
   await publishEvents(tx, events);
 }

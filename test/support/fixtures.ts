@@ -26,3 +26,9 @@ export function insertSandboxNumber(
     ...overrides,
   });
 }
+
+/** A real 2×2 PNG, for media tests. */
+export const PNG = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEUlEQVR4nGP4z8DA8B+MgBgAHfAD/dPQfSYAAAAASUVORK5CYII=",
+  "base64",
+);

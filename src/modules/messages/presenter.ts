@@ -4,10 +4,10 @@ const MEDIA_TYPES = new Set(["image", "audio", "video", "document", "sticker"]);
 
 /**
  * A stored message as Meta's message object plus Kapso's `kapso` extension (the v2 webhook
- * `message` and the proxy's history items). `mediaUrl` turns a media message into a URL the
- * caller may fetch; without it `media_url` is null.
+ * `message`, the proxy's history items, the embedded inbox). `mediaUrl` gives a media
+ * message's `kapso.media_url` (`messageMediaUrl(ctx)`: a signed Parley download URL).
  */
-export function presentMessage(row: MessageRow, mediaUrl?: (row: MessageRow) => string | null) {
+export function presentMessage(row: MessageRow, mediaUrl: (row: MessageRow) => string | null) {
   const hasMedia = MEDIA_TYPES.has(row.type);
   return {
     id: row.wamid ?? row.id,
@@ -24,7 +24,7 @@ export function presentMessage(row: MessageRow, mediaUrl?: (row: MessageRow) => 
       content: row.text,
       ...(row.statuses.length ? { statuses: row.statuses } : {}),
       ...(row.error ? { error: row.error } : {}),
-      media_url: hasMedia && mediaUrl ? mediaUrl(row) : null,
+      media_url: hasMedia ? mediaUrl(row) : null,
     },
   };
 }

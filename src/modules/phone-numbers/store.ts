@@ -2,6 +2,7 @@ import sql, { join, raw, type Sql } from "sql-template-tag";
 import type { Queryable } from "../../db/database.ts";
 import { json, updateSet } from "../../db/sql.ts";
 import { limitOffset, type OffsetParams, whereAll } from "../../http/pagination.ts";
+import { isUuid } from "../../lib/ids.ts";
 
 /** A connected WhatsApp number as stored (secrets still encrypted). */
 export interface PhoneNumberRow {
@@ -90,6 +91,18 @@ export async function findLivePhoneNumberByMetaId(
 }
 
 /** A live number of one project by Meta's id; another project's number is not found. */
+/** A live number by Parley's own id, for a caller holding a reference Parley signed (media URLs). */
+export async function findLivePhoneNumberByRef(
+  db: Queryable,
+  id: string,
+): Promise<PhoneNumberRow | undefined> {
+  if (!isUuid(id)) return undefined;
+  const [row] = await db.query<PhoneNumberRow>(
+    sql`SELECT * FROM phone_numbers WHERE id = ${id} AND deleted_at IS NULL`,
+  );
+  return row;
+}
+
 export async function findProjectPhoneNumber(
   db: Queryable,
   projectId: string,
