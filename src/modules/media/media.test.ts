@@ -241,7 +241,7 @@ describe("POST /platform/v1/whatsapp/media", () => {
         await expectError(
           { phone_number_id: number.phone_number_id, source },
           403,
-          /^Cannot fetch from private IP addresses or localhost \(.+\)$/,
+          "Cannot fetch from private IP addresses or localhost",
         );
       }
     } finally {
@@ -254,7 +254,7 @@ describe("POST /platform/v1/whatsapp/media", () => {
         source: `${origin}/redirect?to=${encodeURIComponent("http://169.254.169.254/latest/meta-data")}`,
       },
       403,
-      /^Cannot fetch from private IP addresses or localhost/,
+      "Cannot fetch from private IP addresses or localhost",
     );
     const followed = await ingest({
       phone_number_id: number.phone_number_id,

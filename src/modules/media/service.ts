@@ -230,7 +230,7 @@ export async function ingestMedia(ctx: AppContext, projectId: string, input: Med
       ctx.config.mediaFetchTimeoutSeconds,
     );
   } catch (err) {
-    throw sourceFailure(err);
+    throw sourceFailure(ctx, err);
   }
   const filename =
     cleanFilename(input.filename) ??
@@ -261,7 +261,7 @@ export async function ingestMedia(ctx: AppContext, projectId: string, input: Med
       saved = await opened.saveTo(file, limit);
     } catch (err) {
       if (err instanceof SourceError && err.kind === "too_large") throw tooLarge(undefined, limit, mime);
-      throw sourceFailure(err);
+      throw sourceFailure(ctx, err);
     }
     if (saved.size === 0) throw unprocessable("media_ingest.source is an empty file");
     const ingestId = randomUUID();
@@ -313,10 +313,12 @@ export async function ingestMedia(ctx: AppContext, projectId: string, input: Med
   });
 }
 
-function sourceFailure(err: unknown): unknown {
+function sourceFailure(ctx: AppContext, err: unknown): unknown {
   if (!(err instanceof SourceError)) return err;
   if (err.kind === "refused") {
-    return forbidden(`Cannot fetch from private IP addresses or localhost (${err.message})`);
+    // The spec's exact sentence; which address was refused goes to the log.
+    ctx.log.info({ reason: err.message }, "media ingest source refused");
+    return forbidden("Cannot fetch from private IP addresses or localhost");
   }
   return unprocessable(`media_ingest.source could not be fetched: ${err.message}`);
 }

@@ -132,6 +132,8 @@ export async function openSource(
   }
   const declared = Number(response.headers["content-length"]);
   const body = response;
+  // Until `saveTo` pipes it, an abort (the timeout) must not surface as an unhandled error.
+  body.on("error", () => {});
   return {
     url,
     contentType: body.headers["content-type"],
