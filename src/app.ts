@@ -26,6 +26,7 @@ import { userRoutes } from "./modules/users/routes.ts";
 import { webhookRoutes } from "./modules/webhooks/routes.ts";
 import { displayNameControlRoutes } from "./sandbox/display-names.ts";
 import { sandboxRoutes } from "./sandbox/routes.ts";
+import { setupRoutes } from "./setup/routes.ts";
 import { startWebhookDispatcher } from "./webhooks/dispatcher.ts";
 import { webhookReceiverRoutes } from "./whatsapp/receiver.ts";
 
@@ -65,6 +66,7 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
   webhookReceiverRoutes(app, ctx);
   embedRoutes(app, ctx);
   mediaDownloadRoutes(app, ctx);
+  setupRoutes(app, ctx);
   registerIdleConversationJob(app, ctx);
   let stopDispatcher: (() => Promise<void>) | undefined;
   app.addHook("onReady", async () => {

@@ -13,6 +13,7 @@ import { displayNameFields } from "./display-names.ts";
 import { MetaHttpError, refuse, unknownObject } from "./errors.ts";
 import { checkSend, checkTemplateParameters } from "./messages.ts";
 import { DEFAULT_SANDBOX_WABA, isMetaId, newSandboxId, sandboxNumberProfile } from "./numbers.ts";
+import { parseSignupToken, scenarioOfCode, signupNumberOf, signupToken } from "./signup.ts";
 import * as store from "./store.ts";
 import { enqueueStatuses, type StatusError } from "./webhooks.ts";
 
@@ -205,21 +206,47 @@ export async function getPhoneNumber(ctx: AppContext, phoneNumberId: string, fie
   return result;
 }
 
-/** `GET /{waba_id}/phone_numbers`: Parley's live numbers of that WABA. */
+/**
+ * `GET /{waba_id}/phone_numbers`: Parley's live numbers of that WABA; a WABA (numeric id) in
+ * which Parley has none has one number derived from its id, the one a simulated Embedded
+ * Signup hands over.
+ */
 export async function listWabaPhoneNumbers(ctx: AppContext, wabaId: string) {
-  const numbers = await store.listKnownNumbersOfWaba(ctx.db, wabaId);
+  const known = (await store.listKnownNumbersOfWaba(ctx.db, wabaId)).map((n) => n.phone_number_id);
+  const ids = known.length || !isMetaId(wabaId) ? known : [signupNumberOf(wabaId)];
   return {
-    data: numbers.map((n) => sandboxNumberProfile(n.phone_number_id)),
+    data: ids.map((id) => sandboxNumberProfile(id)),
     paging: { cursors: { before: "", after: "" } },
   };
 }
 
-export async function register(ctx: AppContext, phoneNumberId: string, body: Body, on: boolean) {
+/**
+ * `POST /{phone_number_id}/register` (or `/deregister`). A business token from a simulated
+ * signup with the `pin-mismatch` scenario is refused as Meta refuses a wrong two-step PIN.
+ */
+export async function register(
+  ctx: AppContext,
+  phoneNumberId: string,
+  body: Body,
+  on: boolean,
+  token?: string,
+) {
   requireNumberId(phoneNumberId);
   if (body.messaging_product !== "whatsapp")
     refuse("invalidParameter", "The parameter messaging_product is required.");
   if (on && (typeof body.pin !== "string" || !/^\d{6}$/.test(body.pin))) {
     refuse("invalidParameter", "The parameter pin is required.", "pin must be a 6-digit string");
+  }
+  if (on && parseSignupToken(token)?.scenario === "pin-mismatch") {
+    throw new MetaHttpError(400, {
+      error: {
+        message: "(#133005) Two step verification PIN Mismatch",
+        type: "OAuthException",
+        code: 133005,
+        error_data: { messaging_product: "whatsapp", details: "Two step verification PIN incorrect" },
+        fbtrace_id: randomBytes(9).toString("base64url"),
+      } as MetaError,
+    });
   }
   await store.markRegistered(ctx.db, phoneNumberId, on);
   return { success: true };
@@ -652,7 +679,11 @@ export async function appendToUpload(
 // Tokens
 // ---------------------------------------------------------------------------------------------
 
-/** `GET /oauth/access_token?code=`: codes starting `sandbox-` exchange for a sandbox token. */
+/**
+ * `GET /oauth/access_token?code=`: codes starting `sandbox-` exchange for a sandbox business
+ * token (derived from the code, see signup.ts); `sandbox-expired-…` is refused as an expired
+ * code, anything else as a malformed one.
+ */
 export function exchangeCode(code: string | undefined) {
   if (!code) refuse("invalidParameter", "Missing authorization code");
   if (!code.startsWith("sandbox-")) {
@@ -660,16 +691,24 @@ export function exchangeCode(code: string | undefined) {
     body.error.error_subcode = 36008;
     throw new MetaHttpError(status, body);
   }
-  return {
-    access_token: `sandbox-token-${createHash("sha256").update(code).digest("hex").slice(0, 32)}`,
-    token_type: "bearer",
-  };
+  if (scenarioOfCode(code) === "expired") {
+    const { status, body } = metaError("invalidParameter", "This authorization code has expired.");
+    body.error.error_subcode = 36007;
+    throw new MetaHttpError(status, body);
+  }
+  return { access_token: signupToken(code), token_type: "bearer" };
 }
 
-/** `GET /debug_token?input_token=`: valid for any token the sandbox accepts. */
+/**
+ * `GET /debug_token?input_token=`: valid for any token the sandbox accepts. A business token
+ * from a simulated signup also lists the WABA it grants (`granular_scopes`, as Meta does),
+ * none for the `no-waba` scenario.
+ */
 export function debugToken(inputToken: string | undefined) {
   if (!inputToken) refuse("invalidParameter", "The parameter input_token is required.");
   const valid = isSandboxToken(inputToken);
+  const signup = parseSignupToken(inputToken);
+  const granted = signup && signup.scenario !== "no-waba" ? [signup.wabaId] : [];
   return {
     data: {
       app_id: SANDBOX_APP.id,
@@ -679,6 +718,14 @@ export function debugToken(inputToken: string | undefined) {
       expires_at: 0,
       is_valid: valid,
       scopes: valid ? ["whatsapp_business_management", "whatsapp_business_messaging"] : [],
+      ...(signup
+        ? {
+            granular_scopes: [
+              { scope: "whatsapp_business_management", target_ids: granted },
+              { scope: "whatsapp_business_messaging", target_ids: granted },
+            ],
+          }
+        : {}),
       ...(valid
         ? {}
         : { error: { code: 190, message: "Invalid OAuth access token - Cannot parse access token" } }),

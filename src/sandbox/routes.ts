@@ -42,8 +42,14 @@ function callerBase(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}`;
 }
 
-function requireSandboxToken(request: FastifyRequest): void {
-  if (!graph.isSandboxToken(bearerToken(request))) {
+/**
+ * Graph calls need a sandbox token; `debug_token` also takes an app access token
+ * (`{app_id}|{app_secret}`), which is what Meta wants there.
+ */
+function requireSandboxToken(request: FastifyRequest, allowAppToken = false): void {
+  const token = bearerToken(request);
+  const appToken = allowAppToken && typeof token === "string" && /^[^|\s]+\|[^|\s]+$/.test(token);
+  if (!graph.isSandboxToken(token) && !appToken) {
     const { status, body } = metaError(
       "authentication",
       "Invalid OAuth access token - Cannot parse access token",
@@ -97,12 +103,13 @@ async function graphApi(app: Server, ctx: AppContext): Promise<void> {
     graph.exchangeCode(request.query.code),
   );
 
+  app.get<{ Querystring: Query }>("/debug_token", async (request) => {
+    requireSandboxToken(request, true);
+    return graph.debugToken(request.query.input_token);
+  });
+
   await app.register(async (authed) => {
     authed.addHook("onRequest", async (request) => requireSandboxToken(request));
-
-    authed.get<{ Querystring: Query }>("/debug_token", async (request) =>
-      graph.debugToken(request.query.input_token),
-    );
 
     authed.get<{ Params: Params; Querystring: Query }>("/:id", async (request) => {
       const { id } = request.params;
@@ -173,7 +180,7 @@ async function graphApi(app: Server, ctx: AppContext): Promise<void> {
     );
 
     authed.post<{ Params: Params; Body: Record<string, unknown> }>("/:id/register", async (request) =>
-      graph.register(ctx, request.params.id, bodyObject(request.body), true),
+      graph.register(ctx, request.params.id, bodyObject(request.body), true, bearerToken(request)),
     );
     authed.post<{ Params: Params; Body: Record<string, unknown> }>("/:id/deregister", async (request) =>
       graph.register(

@@ -770,6 +770,92 @@ describe("sandbox numbers and accounts", () => {
   });
 });
 
+describe("sandbox embedded signup", () => {
+  it("plays Meta's side of a simulated signup: token, granted WABA, its number, and scripted refusals", async () => {
+    const exchange = async (code: string) => {
+      const response = await fetch(
+        `${t.baseUrl}/sandbox/graph/v24.0/oauth/access_token?client_id=1&client_secret=s&code=${code}`,
+      );
+      return {
+        status: response.status,
+        body: (await response.json()) as {
+          access_token: string;
+          error: { error_subcode?: number };
+        },
+      };
+    };
+    const { body } = await exchange("sandbox-signup-1");
+    assert.match(body.access_token, /^sandbox-token-[0-9a-f]{32}$/);
+    assert.equal(
+      (await exchange("sandbox-signup-1")).body.access_token,
+      body.access_token,
+      "derived from the code",
+    );
+
+    // debug_token takes the app's own token (`{app_id}|{app_secret}`), as Meta wants.
+    const appTarget = { ...target, accessToken: "1234|app-secret" };
+    const debug = await t.ctx.graph.request<{
+      data: { is_valid: boolean; granular_scopes: { scope: string; target_ids: string[] }[] };
+    }>(appTarget, { path: "/debug_token", query: { input_token: body.access_token } });
+    assert.equal(debug.data.is_valid, true);
+    const [waba] = debug.data.granular_scopes.find(
+      (s) => s.scope === "whatsapp_business_management",
+    )!.target_ids;
+    assert.match(waba!, /^\d{15}$/);
+    const customer = { ...target, accessToken: body.access_token };
+    const numbers = await t.ctx.graph.request<{ data: { id: string; display_phone_number: string }[] }>(
+      customer,
+      {
+        path: `/${waba}/phone_numbers`,
+      },
+    );
+    assert.equal(numbers.data.length, 1);
+    const [number] = numbers.data;
+    assert.match(number!.id, /^\d{15}$/);
+    assert.deepEqual(
+      await t.ctx.graph.request(customer, {
+        method: "POST",
+        path: `/${number!.id}/register`,
+        json: { messaging_product: "whatsapp", pin: "123456" },
+      }),
+      { success: true },
+    );
+    const refusedApp = await graphError(
+      t.ctx.graph.request(
+        { ...target, accessToken: "EAAB" },
+        { path: "/debug_token", query: { input_token: "x" } },
+      ),
+    );
+    assert.equal(refusedApp.error.code, 190);
+
+    const expired = await exchange("sandbox-expired-1");
+    assert.equal(expired.status, 400);
+    assert.equal(expired.body.error.error_subcode, 36007);
+    const noWaba = (await exchange("sandbox-no-waba-1")).body.access_token;
+    const none = await t.ctx.graph.request<{ data: { granular_scopes: { target_ids: string[] }[] } }>(
+      appTarget,
+      {
+        path: "/debug_token",
+        query: { input_token: noWaba },
+      },
+    );
+    assert.deepEqual(none.data.granular_scopes[0]!.target_ids, []);
+    const pin = (await exchange("sandbox-pin-mismatch-1")).body.access_token;
+    const refused = await graphError(
+      t.ctx.graph.request(
+        { ...target, accessToken: pin },
+        {
+          method: "POST",
+          path: `/${number!.id}/register`,
+          json: { messaging_product: "whatsapp", pin: "123456" },
+        },
+      ),
+    );
+    assert.equal(refused.status, 400);
+    assert.equal(refused.error.code, 133005);
+  });
+});
+
 describe("sandbox inbound", () => {
   it("posts a signed Meta inbound message webhook to the receiver", async () => {
     const response = await t.api(project, {

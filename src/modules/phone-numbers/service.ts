@@ -125,6 +125,16 @@ export type ConnectPhoneNumberInput = CreatePhoneNumberInput & {
   is_coexistence?: boolean;
 };
 
+export interface ConnectOptions {
+  /**
+   * Runs inside the transaction that writes the number (hosted onboarding marks its setup link
+   * used there); throwing rolls the whole change back.
+   */
+  inTransaction?: (tx: Queryable, row: store.PhoneNumberRow) => Promise<void>;
+  /** The caller has already subscribed Parley's app to the WABA's webhooks. */
+  subscribed?: boolean;
+}
+
 /**
  * Connects a number to a customer (the Platform API's "Connect phone number"; hosted
  * onboarding calls it too). A production number is read from Meta with the given token (422
@@ -136,6 +146,7 @@ export async function connectPhoneNumber(
   projectId: string,
   customerId: string,
   input: ConnectPhoneNumberInput,
+  options: ConnectOptions = {},
 ): Promise<WhatsappPhoneNumber> {
   if (!isUuid(customerId) || !(await store.customerExists(ctx.db, projectId, customerId))) {
     throw notFound("Customer");
@@ -162,7 +173,7 @@ export async function connectPhoneNumber(
     if (!input.access_token) throw invalid("access_token", "is required for a production number");
     await requireUnusedMetaId(ctx, phoneNumberId);
     const info = await readFromMeta(ctx, phoneNumberId, input.access_token);
-    await subscribeToWaba(ctx, wabaId, input.access_token);
+    if (!options.subscribed) await subscribeToWaba(ctx, wabaId, input.access_token);
     fields = {
       ...common,
       phone_number_id: phoneNumberId,
@@ -192,6 +203,7 @@ export async function connectPhoneNumber(
       if (kind === "sandbox") await setWabaSubscribed(tx, fields.business_account_id!, true);
       const inserted = await store.insertPhoneNumber(tx, fields);
       await publishEvents(tx, [numberEvent("whatsapp.phone_number.created", inserted)]);
+      await options.inTransaction?.(tx, inserted);
       return inserted;
     });
     return presentPhoneNumber(row);
@@ -289,6 +301,7 @@ export async function updatePhoneNumber(
   projectId: string,
   phoneNumberId: string,
   input: UpdatePhoneNumberInput,
+  options: Pick<ConnectOptions, "inTransaction"> = {},
 ): Promise<WhatsappPhoneNumber> {
   const existing = await requirePhoneNumber(ctx.db, projectId, phoneNumberId);
   const kind = input.kind ?? existing.kind;
@@ -356,6 +369,7 @@ export async function updatePhoneNumber(
       const updated = await store.updatePhoneNumber(tx, projectId, existing.id, changes);
       if (!updated) throw notFound("Phone number");
       await store.clearHealthState(tx, existing.id);
+      await options.inTransaction?.(tx, updated);
       return updated;
     });
     return presentPhoneNumber(row);

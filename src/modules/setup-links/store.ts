@@ -96,15 +96,41 @@ export async function markSetupLinkUsed(
   return row;
 }
 
+/** How long an onboarding in progress holds its link before another attempt may take over. */
+const ONBOARDING_LEASE = sql`interval '5 minutes'`;
+
+/**
+ * Starts an onboarding on an active, unexpired link: `whatsapp_setup_status` becomes
+ * `processing`. False when the link cannot be used or another onboarding holds it (for up to
+ * five minutes, so a crashed attempt does not block the link for good).
+ */
+export async function claimSetupLink(db: Queryable, id: string): Promise<boolean> {
+  const rows = await db.query(sql`
+    UPDATE setup_links l
+    SET whatsapp_setup_status = 'processing', whatsapp_setup_error = NULL, updated_at = clock_timestamp()
+    WHERE l.id = ${id} AND l.status = 'active' AND (l.expires_at IS NULL OR l.expires_at > clock_timestamp())
+      AND (l.whatsapp_setup_status <> 'processing' OR l.updated_at < clock_timestamp() - ${ONBOARDING_LEASE})
+    RETURNING l.id`);
+  return rows.length === 1;
+}
+
+/** Records a failed onboarding on a link still active (the link stays usable for another try). */
+export async function recordSetupFailure(db: Queryable, id: string, error: string): Promise<void> {
+  await db.query(sql`
+    UPDATE setup_links SET whatsapp_setup_status = 'failed', whatsapp_setup_error = ${error},
+      updated_at = clock_timestamp()
+    WHERE id = ${id} AND status = 'active'`);
+}
+
 /** The customer's live production number with these E.164 digits: what a reconnection link targets. */
 export async function findReconnectableNumber(
   db: Queryable,
   projectId: string,
   customerId: string,
   digits: string,
-): Promise<Pick<PhoneNumberRow, "id" | "is_coexistence"> | undefined> {
-  const [row] = await db.query<Pick<PhoneNumberRow, "id" | "is_coexistence">>(sql`
-    SELECT id, is_coexistence FROM phone_numbers
+): Promise<Pick<PhoneNumberRow, "id" | "phone_number_id" | "is_coexistence"> | undefined> {
+  const [row] = await db.query<Pick<PhoneNumberRow, "id" | "phone_number_id" | "is_coexistence">>(sql`
+    SELECT id, phone_number_id, is_coexistence FROM phone_numbers
     WHERE project_id = ${projectId} AND customer_id = ${customerId} AND kind = 'production'
       AND deleted_at IS NULL AND display_phone_number_normalized = ${digits}`);
   return row;
