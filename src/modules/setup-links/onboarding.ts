@@ -294,6 +294,8 @@ async function runSignup(
     ctx.graph.request<{ access_token?: string }>(via.app, {
       path: "/oauth/access_token",
       query: { client_id: via.clientId, client_secret: via.clientSecret, code: input.code },
+      // A code works once: not repeated after a timeout that may have spent it.
+      retry: "unsafe",
     }),
   );
   const businessToken = exchanged.access_token;
