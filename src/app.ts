@@ -10,6 +10,8 @@ import { registerOpsRoutes } from "./http/ops.ts";
 import type { Server } from "./http/types.ts";
 import { registerValidation } from "./http/validation.ts";
 import { metaProxyRoutes } from "./meta-proxy/routes.ts";
+import { apiLogRoutes, registerApiLogRetentionJob } from "./modules/api-logs/routes.ts";
+import { ApiLogWriter, logApiRequests } from "./modules/api-logs/writer.ts";
 import { contactRoutes } from "./modules/contacts/routes.ts";
 import { assignmentRoutes } from "./modules/conversations/assignments.ts";
 import { registerIdleConversationJob } from "./modules/conversations/idle.ts";
@@ -44,9 +46,15 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
   await registerOpenApi(app, ctx);
   registerOpsRoutes(app, ctx);
 
+  // Every request made with a project key (Platform API and Meta proxy) lands in /api_logs.
+  const apiLogs = new ApiLogWriter(ctx.db, ctx.log);
+  app.addHook("onClose", async () => apiLogs.close());
+
   await app.register(
     async (platform) => {
       requireApiKey(platform, ctx);
+      logApiRequests(platform, apiLogs);
+      apiLogRoutes(platform, ctx);
       contactRoutes(platform, ctx);
       conversationRoutes(platform, ctx);
       assignmentRoutes(platform, ctx);
@@ -73,7 +81,8 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
     stopDispatcher = await startWebhookDispatcher(ctx);
   });
   app.addHook("onClose", async () => stopDispatcher?.());
-  metaProxyRoutes(app, ctx);
+  metaProxyRoutes(app, ctx, apiLogs);
+  registerApiLogRetentionJob(app, ctx);
 
   if (ctx.config.sandboxEnabled) {
     await app.register(async (sandbox) => sandboxRoutes(sandbox, ctx), { prefix: "/sandbox" });

@@ -41,6 +41,8 @@ export interface Config {
   mediaUrlTtlSeconds: number;
   /** Longest time media ingest may spend fetching its `source`. */
   mediaFetchTimeoutSeconds: number;
+  /** Days an API request log row (`/api_logs`) is kept. */
+  apiLogRetentionDays: number;
 }
 
 export interface MetaConfig {
@@ -213,5 +215,6 @@ export function loadConfig(env: Env = process.env): Config {
     displayNamePollSeconds: readPositiveInteger(env, "PARLEY_DISPLAY_NAME_POLL_SECONDS", 600),
     mediaUrlTtlSeconds: readPositiveInteger(env, "PARLEY_MEDIA_URL_TTL_SECONDS", 3600),
     mediaFetchTimeoutSeconds: readPositiveInteger(env, "PARLEY_MEDIA_FETCH_TIMEOUT_SECONDS", 120),
+    apiLogRetentionDays: readPositiveInteger(env, "PARLEY_API_LOG_RETENTION_DAYS", 30),
   };
 }

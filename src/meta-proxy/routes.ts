@@ -10,6 +10,7 @@ import { cursorPage, cursorQuery, whereAll } from "../http/pagination.ts";
 import type { Server } from "../http/types.ts";
 import { isUuid } from "../lib/ids.ts";
 import { sendMessage } from "../messaging/send.ts";
+import { type ApiLogWriter, logApiRequests } from "../modules/api-logs/writer.ts";
 import { presentContact } from "../modules/contacts/presenter.ts";
 import * as contacts from "../modules/contacts/store.ts";
 import * as conversations from "../modules/conversations/service.ts";
@@ -109,7 +110,7 @@ async function passThrough(
  * with `X-API-Key` and limited to the project's numbers, plus Kapso's history endpoints. Every
  * error is Meta's error object, so Meta clients raise their usual errors.
  */
-export function metaProxyRoutes(app: Server, ctx: AppContext): void {
+export function metaProxyRoutes(app: Server, ctx: AppContext, apiLogs: ApiLogWriter): void {
   app.register(
     async (proxy) => {
       requireApiKey(
@@ -120,6 +121,7 @@ export function metaProxyRoutes(app: Server, ctx: AppContext): void {
             metaError("authentication", "Invalid OAuth access token - Cannot parse access token"),
           ),
       );
+      logApiRequests(proxy, apiLogs);
       proxy.setErrorHandler((error, request, reply) => {
         if (error instanceof MetaApiError) {
           if (error.headers) reply.headers(error.headers);

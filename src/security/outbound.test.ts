@@ -25,6 +25,8 @@ describe("checkOutboundUrl", () => {
     assert.equal((await checkOutboundUrl("https://93.184.215.14/hook", [])).hostname, "93.184.215.14");
     assert.equal((await checkOutboundUrl("http://127.0.0.1:9/hook", ["127.0.0.1"])).port, "9");
     assert.equal((await checkOutboundUrl("http://localhost:9/hook", ["localhost"])).hostname, "localhost");
+    assert.equal((await checkOutboundUrl("http://10.1.2.3/hook", ["10.0.0.0/8"])).hostname, "10.1.2.3");
+    await assert.rejects(checkOutboundUrl("http://10.1.2.3/hook", ["10.0.0.0/16"]), /private or reserved/);
   });
 });
 

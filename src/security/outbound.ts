@@ -46,17 +46,36 @@ function refusal(host: string, raw: string, rawFamily: number, allowlist: string
   // An IPv4-mapped IPv6 address (::ffff:10.0.0.1) is checked as the IPv4 address it is.
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(raw)?.[1];
   const address = mapped ?? raw;
-  const family = mapped ? 4 : rawFamily;
-  if (FORBIDDEN.check(address, family === 6 ? "ipv6" : "ipv4")) {
+  const type = mapped || rawFamily !== 6 ? "ipv4" : "ipv6";
+  if (allowedSubnets(allowlist).check(address, type)) return undefined;
+  if (FORBIDDEN.check(address, type)) {
     return `${host} resolves to a private or reserved address (${address})`;
   }
   return undefined;
 }
 
+/** `10.0.0.0/8`-style allowlist entries, as a BlockList (cached per list). */
+const subnetCache = new WeakMap<string[], BlockList>();
+function allowedSubnets(allowlist: string[]): BlockList {
+  let list = subnetCache.get(allowlist);
+  if (!list) {
+    list = new BlockList();
+    for (const entry of allowlist) {
+      const [net, bits] = entry.split("/");
+      const family = isIP(net ?? "");
+      if (bits !== undefined && family && /^\d+$/.test(bits)) {
+        list.addSubnet(net!, Number(bits), family === 6 ? "ipv6" : "ipv4");
+      }
+    }
+    subnetCache.set(allowlist, list);
+  }
+  return list;
+}
+
 /**
  * Checks that `url` is http(s) and that every address its host resolves to is public, unless the
- * host (or one of its addresses) is in `allowlist` (`PARLEY_OUTBOUND_ALLOWLIST`, for local
- * development). Throws `OutboundRefusedError` saying why.
+ * host (or one of its addresses, or a subnet holding it) is in `allowlist`
+ * (`PARLEY_OUTBOUND_ALLOWLIST`, for local development). Throws `OutboundRefusedError` saying why.
  */
 export async function checkOutboundUrl(url: string, allowlist: string[]): Promise<URL> {
   const parsed = URL.canParse(url) ? new URL(url) : undefined;
