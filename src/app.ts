@@ -30,6 +30,7 @@ import { displayNameControlRoutes } from "./sandbox/display-names.ts";
 import { sandboxRoutes } from "./sandbox/routes.ts";
 import { setupRoutes } from "./setup/routes.ts";
 import { startWebhookDispatcher } from "./webhooks/dispatcher.ts";
+import { startInactivityWorker, stopInactivityWorker } from "./webhooks/inactivity.ts";
 import { webhookReceiverRoutes } from "./whatsapp/receiver.ts";
 
 /** Builds the HTTP application from the modules. No side effects until it listens. */
@@ -79,8 +80,12 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
   let stopDispatcher: (() => Promise<void>) | undefined;
   app.addHook("onReady", async () => {
     stopDispatcher = await startWebhookDispatcher(ctx);
+    await startInactivityWorker(ctx);
   });
-  app.addHook("onClose", async () => stopDispatcher?.());
+  app.addHook("onClose", async () => {
+    await stopInactivityWorker(ctx);
+    await stopDispatcher?.();
+  });
   metaProxyRoutes(app, ctx, apiLogs);
   registerApiLogRetentionJob(app, ctx);
 

@@ -26,8 +26,20 @@ export interface Config {
   sendRatePerSecond: number;
   /** Active conversations with no message for this long are ended. */
   conversationTimeoutHours: number;
-  /** Seconds between a failed webhook delivery and each retry; after the last, it is failed. */
+  /** Seconds between a failed webhook delivery and each of its first retries. */
   webhookRetryDelaysSeconds: number[];
+  /** After the listed delays, retries back off exponentially until the delivery is this old (0: stop). */
+  webhookRetryWindowHours: number;
+  /** Longest wait between two retries of the exponential phase. */
+  webhookRetryMaxDelaySeconds: number;
+  /** Failed attempts in a row (no success between) that pause a webhook; 0 never pauses. */
+  webhookPauseAfterFailures: number;
+  /** …provided the failures have gone on for at least this long. */
+  webhookPauseAfterHours: number;
+  /** Longest time a delivery waits for earlier pending ones of its conversation. */
+  webhookOrderWaitSeconds: number;
+  /** Length in seconds of one `inactivity_minutes` minute (60; tests shorten it). */
+  webhookInactivityMinuteSeconds: number;
   /** The AI model catalogue served at `/provider_models`. */
   providerModels: ProviderModel[];
   /** Where the sandbox posts its webhooks; unset: this process's own `/webhooks/whatsapp`. */
@@ -155,6 +167,22 @@ function readDelays(env: Env, name: string, fallback: number[]): number[] {
   return items.map(Number);
 }
 
+function readNonNegativeNumber(
+  env: Env,
+  name: string,
+  fallback: number,
+  options: { positive?: boolean } = {},
+): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+(\.\d+)?$/.test(raw) || (options.positive && Number(raw) === 0)) {
+    throw new ConfigError(
+      `${name} must be a ${options.positive ? "positive" : "non-negative"} number (got "${raw}")`,
+    );
+  }
+  return Number(raw);
+}
+
 function readList(env: Env, name: string): string[] {
   return (env[name] ?? "")
     .split(",")
@@ -194,6 +222,21 @@ export function loadConfig(env: Env = process.env): Config {
     sandboxStatusDelayMs: readNonNegativeInteger(env, "PARLEY_SANDBOX_STATUS_DELAY_MS", 300),
     providerModels: readProviderModelsFile(env),
     webhookRetryDelaysSeconds: readDelays(env, "PARLEY_WEBHOOK_RETRY_DELAYS_SECONDS", [10, 40, 90]),
+    webhookRetryWindowHours: readNonNegativeNumber(env, "PARLEY_WEBHOOK_RETRY_WINDOW_HOURS", 24),
+    webhookRetryMaxDelaySeconds: readNonNegativeNumber(env, "PARLEY_WEBHOOK_RETRY_MAX_DELAY_SECONDS", 3600, {
+      positive: true,
+    }),
+    webhookPauseAfterFailures: readNonNegativeInteger(env, "PARLEY_WEBHOOK_PAUSE_AFTER_FAILURES", 25),
+    webhookPauseAfterHours: readNonNegativeNumber(env, "PARLEY_WEBHOOK_PAUSE_AFTER_HOURS", 6),
+    webhookOrderWaitSeconds: readNonNegativeNumber(env, "PARLEY_WEBHOOK_ORDER_WAIT_SECONDS", 30),
+    webhookInactivityMinuteSeconds: readNonNegativeNumber(
+      env,
+      "PARLEY_WEBHOOK_INACTIVITY_MINUTE_SECONDS",
+      60,
+      {
+        positive: true,
+      },
+    ),
     conversationTimeoutHours: Math.max(
       1,
       readNonNegativeInteger(env, "PARLEY_CONVERSATION_TIMEOUT_HOURS", 24),

@@ -18,7 +18,11 @@ before(async () => {
   sink = await startWebhookSink();
   t = await startTestApp({
     listen: true,
-    env: { PARLEY_OUTBOUND_ALLOWLIST: "127.0.0.1", PARLEY_WEBHOOK_RETRY_DELAYS_SECONDS: "0.2,0.2" },
+    env: {
+      PARLEY_OUTBOUND_ALLOWLIST: "127.0.0.1",
+      PARLEY_WEBHOOK_RETRY_DELAYS_SECONDS: "0.2,0.2",
+      PARLEY_WEBHOOK_RETRY_WINDOW_HOURS: "0",
+    },
   });
   a = await t.createProject("A");
   b = await t.createProject("B");

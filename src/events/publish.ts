@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import sql, { bulk } from "sql-template-tag";
 import type { Queryable } from "../db/database.ts";
 import { json } from "../db/sql.ts";
@@ -14,6 +15,8 @@ export interface ParleyEvent {
   projectId: string;
   phoneNumberRef?: string | null;
   conversationId?: string | null;
+  /** Set for an event meant for one webhook only (`whatsapp.conversation.inactive`). */
+  webhookId?: string | null;
   payload: unknown;
 }
 
@@ -34,31 +37,73 @@ export interface EventNotice {
 export async function publishEvents(tx: Queryable, events: ParleyEvent[]): Promise<EventNotice[]> {
   if (events.length === 0) return [];
   const notices = await tx.query<EventNotice>(sql`
-    INSERT INTO events (project_id, type, phone_number_ref, conversation_id, payload)
+    INSERT INTO events (project_id, type, phone_number_ref, conversation_id, webhook_id, payload)
     VALUES ${bulk(
       events.map((e) => [
         e.projectId,
         e.type,
         e.phoneNumberRef ?? null,
         e.conversationId ?? null,
+        e.webhookId ?? null,
         json(e.payload),
       ]),
     )}
     RETURNING id, project_id, type, phone_number_ref, conversation_id`);
-  // One delivery per matching active webhook, in this same transaction. Message and
-  // conversation events go to the number's webhooks; project events (number lifecycle) to
-  // project-scoped ones.
+  const ids = notices.map((n) => n.id);
+  // One delivery per matching webhook, in this same transaction. Message and conversation
+  // events go to the number's webhooks; project events (number lifecycle) to project-scoped
+  // ones. A webhook Parley paused keeps collecting (its deliveries wait until it is resumed);
+  // one paused through the API does not. Buffered events wait in the webhook's buffer instead.
+  const matches = sql`
+    FROM events e JOIN webhooks w ON w.project_id = e.project_id AND w.kind = 'kapso'
+      AND (w.active OR w.paused_reason IS NOT NULL)
+      AND e.type = ANY(w.events)
+      AND (e.webhook_id IS NULL OR e.webhook_id = w.id)
+      AND (CASE WHEN e.type LIKE 'whatsapp.phone_number.%' THEN w.phone_number_ref IS NULL
+                ELSE w.phone_number_ref = e.phone_number_ref END)
+    WHERE e.id = ANY(${ids}::uuid[])`;
+  const buffered = sql`(w.buffer_enabled AND e.type = ANY(w.buffer_events) AND e.conversation_id IS NOT NULL)`;
   await tx.query(sql`
     INSERT INTO webhook_deliveries (project_id, webhook_id, event, payload, phone_number_ref, conversation_id)
     SELECT e.project_id, w.id, e.type, e.payload, e.phone_number_ref, e.conversation_id
-    FROM events e JOIN webhooks w ON w.project_id = e.project_id AND w.active AND w.kind = 'kapso'
-      AND e.type = ANY(w.events)
-      AND (CASE WHEN e.type LIKE 'whatsapp.phone_number.%' THEN w.phone_number_ref IS NULL
-                ELSE w.phone_number_ref = e.phone_number_ref END)
-    WHERE e.id = ANY(${notices.map((n) => n.id)}::uuid[])
-    ORDER BY e.created_at`);
+    ${matches} AND NOT ${buffered}
+    ORDER BY e.created_at, w.id`);
+  await tx.query(sql`
+    INSERT INTO webhook_buffer_items (project_id, webhook_id, event, payload, phone_number_ref, conversation_id)
+    SELECT e.project_id, w.id, e.type, e.payload, e.phone_number_ref, e.conversation_id
+    ${matches} AND ${buffered}
+    ORDER BY e.created_at, w.id`);
   for (const notice of notices) {
     await tx.query(sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify(notice)})`);
   }
   return notices;
+}
+
+/**
+ * Queues Meta's webhook body, byte for byte, for the number's `meta` webhook (at most one),
+ * inside the caller's transaction. `X-Idempotency-Key` is the SHA-256 of the body, so a
+ * receiver recognises Meta's own retries of the same payload. `field` is Meta's change field
+ * (`messages`, …); the delivery's event is `meta.<field>`.
+ */
+export async function publishMetaPayload(
+  tx: Queryable,
+  target: { projectId: string; phoneNumberRef: string; body: string; field: string },
+): Promise<void> {
+  const key = createHash("sha256").update(target.body).digest("hex");
+  const rows = await tx.query<{ id: string }>(sql`
+    INSERT INTO webhook_deliveries (project_id, webhook_id, event, body, idempotency_key, phone_number_ref)
+    SELECT w.project_id, w.id, ${`meta.${target.field}`}, ${target.body}, ${key}, w.phone_number_ref
+    FROM webhooks w
+    WHERE w.project_id = ${target.projectId} AND w.phone_number_ref = ${target.phoneNumberRef}
+      AND w.kind = 'meta' AND (w.active OR w.paused_reason IS NOT NULL)
+    RETURNING id`);
+  if (rows.length === 0) return;
+  const notice = {
+    id: rows[0]!.id,
+    project_id: target.projectId,
+    type: `meta.${target.field}`,
+    phone_number_ref: target.phoneNumberRef,
+    conversation_id: null,
+  } satisfies EventNotice;
+  await tx.query(sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify(notice)})`);
 }

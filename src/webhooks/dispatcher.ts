@@ -1,14 +1,24 @@
 import { createHmac } from "node:crypto";
 import sql from "sql-template-tag";
+import type { Config } from "../config.ts";
 import type { AppContext } from "../context.ts";
+import type { Queryable } from "../db/database.ts";
 import { EVENTS_CHANNEL } from "../events/publish.ts";
 import { checkOutboundUrl } from "../security/outbound.ts";
+import { flushDueBuffers } from "./buffer.ts";
 
 interface DueDelivery {
   id: string;
   event: string;
   payload: unknown;
+  body: string | null;
+  idempotency_key: string | null;
+  batch_size: number | null;
+  test: boolean;
   attempt_count: number;
+  age_seconds: number;
+  webhook_id: string;
+  kind: "kapso" | "meta";
   url: string;
   secret_key: string;
   headers: Record<string, string> | null;
@@ -26,27 +36,76 @@ export function signWebhookBody(secret: string, body: string): string {
 }
 
 /**
+ * Seconds to wait before the next attempt after `attempts` failed ones, or undefined when the
+ * delivery has failed for good. The listed delays come first (10, 40, 90 s, as Kapso); then the
+ * wait doubles from the last of them, capped at `webhookRetryMaxDelaySeconds`, with equal jitter
+ * (half fixed, half random), for as long as the delivery is younger than the retry window.
+ */
+export function retryDelaySeconds(config: Config, attempts: number, ageSeconds: number): number | undefined {
+  const listed = config.webhookRetryDelaysSeconds;
+  if (attempts <= listed.length) return listed[attempts - 1];
+  const window = config.webhookRetryWindowHours * 3600;
+  if (ageSeconds >= window) return undefined;
+  const last = listed[listed.length - 1] || 10;
+  const base = Math.min(config.webhookRetryMaxDelaySeconds, last * 2 ** (attempts - listed.length));
+  const delay = base / 2 + (Math.random() * base) / 2;
+  return Math.min(delay, window - ageSeconds);
+}
+
+/**
  * Claims due deliveries with a lease (several processes share the work; a process that dies
  * mid-delivery loses its lease and another retries), POSTs them, and records the outcome. A
- * delivery is at-least-once: receivers dedupe on `X-Idempotency-Key` (the delivery id).
+ * delivery is at-least-once: receivers dedupe on `X-Idempotency-Key`.
+ *
+ * A delivery is due when its time has come, its webhook is active (a test goes out anyway), and
+ * no earlier delivery of the same conversation to the same webhook is still pending — unless it
+ * has waited `webhookOrderWaitSeconds` (30 s) already, after which it goes out regardless.
  */
 export async function dispatchDueDeliveries(ctx: AppContext): Promise<number> {
+  const wait = ctx.config.webhookOrderWaitSeconds;
   const due = await ctx.db.query<DueDelivery>(sql`
     UPDATE webhook_deliveries d SET locked_until = clock_timestamp() + make_interval(secs => ${LEASE_SECONDS})
     FROM webhooks w
     WHERE d.id IN (
-      SELECT id FROM webhook_deliveries
-      WHERE status = 'pending' AND next_attempt_at <= clock_timestamp()
-        AND (locked_until IS NULL OR locked_until < clock_timestamp())
-      ORDER BY next_attempt_at, created_at LIMIT ${BATCH} FOR UPDATE SKIP LOCKED)
+      SELECT c.id FROM webhook_deliveries c JOIN webhooks cw ON cw.id = c.webhook_id
+      WHERE c.status = 'pending' AND c.next_attempt_at <= clock_timestamp()
+        AND (c.locked_until IS NULL OR c.locked_until < clock_timestamp())
+        AND (cw.active OR c.test)
+        AND (c.conversation_id IS NULL
+          OR c.created_at <= clock_timestamp() - make_interval(secs => ${wait})
+          OR NOT EXISTS (
+            SELECT 1 FROM webhook_deliveries e
+            WHERE e.webhook_id = c.webhook_id AND e.conversation_id = c.conversation_id
+              AND e.status = 'pending' AND e.seq < c.seq))
+      ORDER BY c.next_attempt_at, c.seq LIMIT ${BATCH} FOR UPDATE OF c SKIP LOCKED)
       AND w.id = d.webhook_id
-    RETURNING d.id, d.event, d.payload, d.attempt_count, w.url, w.secret_key, w.headers, w.payload_version`);
+    RETURNING d.id, d.event, d.payload, d.body, d.idempotency_key, d.batch_size, d.test, d.attempt_count,
+      extract(epoch FROM clock_timestamp() - d.created_at)::float8 AS age_seconds,
+      w.id AS webhook_id, w.kind, w.url, w.secret_key, w.headers, w.payload_version`);
   await Promise.all(due.map((d) => deliver(ctx, d)));
   return due.length;
 }
 
+function headersFor(d: DueDelivery, body: string): Record<string, string> {
+  const headers: Record<string, string> = {
+    ...(d.headers ?? {}),
+    "content-type": "application/json",
+    "x-webhook-signature": signWebhookBody(d.secret_key, body),
+    "x-idempotency-key": d.idempotency_key ?? d.id,
+  };
+  if (d.kind === "kapso") {
+    headers["x-webhook-event"] = d.event;
+    headers["x-webhook-payload-version"] = d.payload_version;
+  }
+  if (d.batch_size !== null) {
+    headers["x-webhook-batch"] = "true";
+    headers["x-batch-size"] = String(d.batch_size);
+  }
+  return headers;
+}
+
 async function deliver(ctx: AppContext, d: DueDelivery): Promise<void> {
-  const body = JSON.stringify(d.payload);
+  const body = d.body ?? JSON.stringify(d.payload);
   let status: number | null = null;
   let error: string | null = null;
   try {
@@ -55,14 +114,7 @@ async function deliver(ctx: AppContext, d: DueDelivery): Promise<void> {
       method: "POST",
       redirect: "manual",
       signal: AbortSignal.timeout(TIMEOUT_MS),
-      headers: {
-        ...(d.headers ?? {}),
-        "content-type": "application/json",
-        "x-webhook-event": d.event,
-        "x-webhook-signature": signWebhookBody(d.secret_key, body),
-        "x-idempotency-key": d.id,
-        "x-webhook-payload-version": d.payload_version,
-      },
+      headers: headersFor(d, body),
       body,
     });
     status = response.status;
@@ -76,22 +128,76 @@ async function deliver(ctx: AppContext, d: DueDelivery): Promise<void> {
       UPDATE webhook_deliveries SET status = 'delivered', attempt_count = ${attempts}, response_status = ${status},
         delivered_at = clock_timestamp(), last_attempt_at = clock_timestamp(), locked_until = NULL, last_error = NULL
       WHERE id = ${d.id}`);
+    await recordSuccess(ctx, d.webhook_id, d.test);
     return;
   }
-  const delays = ctx.config.webhookRetryDelaysSeconds;
-  const delay = delays[attempts - 1];
+  const reason = error ?? `HTTP ${status}`;
+  const delay = retryDelaySeconds(ctx.config, attempts, d.age_seconds);
   await ctx.db.query(sql`
     UPDATE webhook_deliveries SET attempt_count = ${attempts}, response_status = ${status},
-      last_error = ${error ?? `HTTP ${status}`}, last_attempt_at = clock_timestamp(), locked_until = NULL,
+      last_error = ${reason}, last_attempt_at = clock_timestamp(), locked_until = NULL,
       status = ${delay === undefined ? "failed" : "pending"},
       failed_at = ${delay === undefined ? sql`clock_timestamp()` : sql`NULL`},
       next_attempt_at = clock_timestamp() + make_interval(secs => ${delay ?? 0})
     WHERE id = ${d.id}`);
+  await recordFailure(ctx, d.webhook_id, reason);
+}
+
+/**
+ * A success ends the webhook's failure streak. A successful test delivery to a webhook that
+ * Parley paused resumes it (a webhook paused through the API stays paused).
+ */
+async function recordSuccess(ctx: AppContext, webhookId: string, test: boolean): Promise<void> {
+  const [row] = await ctx.db.query<{ resume: boolean }>(sql`
+    WITH prev AS (
+      SELECT id, (${test} AND paused_reason IS NOT NULL) AS resume FROM webhooks
+      WHERE id = ${webhookId} AND (consecutive_failures > 0 OR (${test} AND paused_reason IS NOT NULL))
+      FOR UPDATE)
+    UPDATE webhooks w SET consecutive_failures = 0, failing_since = NULL,
+      active = w.active OR p.resume,
+      paused_at = CASE WHEN p.resume THEN NULL ELSE w.paused_at END,
+      paused_reason = CASE WHEN p.resume THEN NULL ELSE w.paused_reason END
+    FROM prev p WHERE w.id = p.id
+    RETURNING p.resume`);
+  if (row?.resume) await releaseHeldDeliveries(ctx.db, webhookId);
+}
+
+/**
+ * Counts a failed attempt. When the streak reaches `webhookPauseAfterFailures` attempts and has
+ * lasted `webhookPauseAfterHours`, the webhook is paused (`active: false`) with the reason.
+ */
+async function recordFailure(ctx: AppContext, webhookId: string, reason: string): Promise<void> {
+  const { webhookPauseAfterFailures: failures, webhookPauseAfterHours: hours } = ctx.config;
+  const [row] = await ctx.db.query<{ paused_reason: string | null; paused_now: boolean }>(sql`
+    WITH streak AS (
+      SELECT id, consecutive_failures + 1 AS n, COALESCE(failing_since, clock_timestamp()) AS since,
+        active AND ${failures} > 0 AND consecutive_failures + 1 >= ${failures}
+          AND COALESCE(failing_since, clock_timestamp()) <= clock_timestamp() - make_interval(secs => ${hours * 3600})
+          AS pause
+      FROM webhooks WHERE id = ${webhookId} FOR UPDATE)
+    UPDATE webhooks w SET consecutive_failures = s.n, failing_since = s.since,
+      active = w.active AND NOT s.pause,
+      paused_at = CASE WHEN s.pause THEN clock_timestamp() ELSE w.paused_at END,
+      paused_reason = CASE WHEN s.pause
+        THEN s.n || ' consecutive failed delivery attempts since ' ||
+             to_char(s.since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || '; last: ' || ${reason.slice(0, 300)}
+        ELSE w.paused_reason END
+    FROM streak s WHERE w.id = s.id
+    RETURNING w.paused_reason, s.pause AS paused_now`);
+  if (row?.paused_now) ctx.log.warn({ webhook_id: webhookId, reason: row.paused_reason }, "webhook paused");
+}
+
+/** Makes a resumed webhook's held deliveries due at once and wakes the dispatchers. */
+export async function releaseHeldDeliveries(db: Queryable, webhookId: string): Promise<void> {
+  await db.query(sql`
+    UPDATE webhook_deliveries SET next_attempt_at = clock_timestamp()
+    WHERE webhook_id = ${webhookId} AND status = 'pending' AND next_attempt_at > clock_timestamp()`);
+  await db.query(sql`SELECT pg_notify(${EVENTS_CHANNEL}, '{}')`);
 }
 
 /**
  * Runs the dispatcher in this process: woken by every committed event (NOTIFY) and by a short
- * poll for retries that fall due. Returns a function that stops it.
+ * poll for retries and buffers that fall due. Returns a function that stops it.
  */
 export async function startWebhookDispatcher(ctx: AppContext): Promise<() => Promise<void>> {
   let running = false;
@@ -106,6 +212,7 @@ export async function startWebhookDispatcher(ctx: AppContext): Promise<() => Pro
     try {
       do {
         again = false;
+        await flushDueBuffers(ctx);
         while (!stopped && (await dispatchDueDeliveries(ctx)) === BATCH);
       } while (again && !stopped);
     } catch (err) {

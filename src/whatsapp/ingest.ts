@@ -21,6 +21,7 @@ import {
   takePendingStatuses,
 } from "../modules/messages/store.ts";
 import type { PhoneNumberRow } from "../modules/phone-numbers/store.ts";
+import { startInactivityTimers } from "../webhooks/inactivity.ts";
 
 /** One `entry[].changes[].value` of a Meta webhook, as far as Parley reads it. */
 export interface WebhookValue {
@@ -305,4 +306,13 @@ export async function ingestValue(
   for (const status of value.statuses ?? []) events.push(...(await ingestStatus(ctx, tx, number, status)));
   for (const pref of value.user_preferences ?? []) events.push(...(await ingestPreference(tx, number, pref)));
   await publishEvents(tx, events);
+  // Every message in or out (outbound ones show up here with their statuses) restarts the
+  // conversation's inactivity timers.
+  const active = events.filter((e) => e.type.startsWith("whatsapp.message.") && e.conversationId);
+  await startInactivityTimers(
+    ctx,
+    tx,
+    number.id,
+    active.map((e) => e.conversationId!),
+  );
 }

@@ -1,5 +1,6 @@
 import sql from "sql-template-tag";
 import type { AppContext } from "../context.ts";
+import { publishMetaPayload } from "../events/publish.ts";
 import type { Server } from "../http/types.ts";
 import { findLivePhoneNumberByMetaId, type PhoneNumberRow } from "../modules/phone-numbers/store.ts";
 import { ingestValue, type WebhookValue } from "./ingest.ts";
@@ -41,9 +42,8 @@ export function webhookReceiverRoutes(app: Server, ctx: AppContext): void {
       } catch {
         return reply.code(400).send({ error: "Body is not JSON" });
       }
-      const changes = (Array.isArray(body.entry) ? body.entry : []).flatMap((e) =>
-        Array.isArray(e?.changes) ? e.changes : [],
-      );
+      const entries = Array.isArray(body.entry) ? body.entry : [];
+      const changes = entries.flatMap((e) => (Array.isArray(e?.changes) ? e.changes : []));
       const routed: { number: PhoneNumberRow; value: WebhookValue }[] = [];
       for (const change of changes) {
         const id = change?.value?.metadata?.phone_number_id;
@@ -64,9 +64,43 @@ export function webhookReceiverRoutes(app: Server, ctx: AppContext): void {
       }
       await ctx.db.transaction(async (tx) => {
         for (const { number, value } of routed) await ingestValue(ctx, tx, number, value);
+        for (const forward of metaForwards(raw, body, entries, changes.length, routed))
+          await publishMetaPayload(tx, forward);
       });
       return reply.code(200).send({ success: true });
     });
+  });
+}
+
+/**
+ * What each number's `meta` webhook receives: Meta's body byte for byte when every change in it
+ * is about that number (Meta's usual one-change webhook); when one body mixes numbers, each
+ * gets a copy holding only its own changes (re-serialized), so no number sees another's data.
+ */
+function metaForwards(
+  raw: Buffer,
+  body: WebhookBody,
+  entries: NonNullable<WebhookBody["entry"]>,
+  changeCount: number,
+  routed: { number: PhoneNumberRow; value: WebhookValue }[],
+): { projectId: string; phoneNumberRef: string; body: string; field: string }[] {
+  const numbers = new Map(routed.map((r) => [r.number.phone_number_id, r.number]));
+  return [...numbers.values()].map((number) => {
+    const own = entries
+      .map((e) => ({
+        ...e,
+        changes: (Array.isArray(e?.changes) ? e.changes : []).filter(
+          (c) => c?.value?.metadata?.phone_number_id === number.phone_number_id,
+        ),
+      }))
+      .filter((e) => e.changes.length > 0);
+    const count = own.reduce((n, e) => n + e.changes.length, 0);
+    return {
+      projectId: number.project_id,
+      phoneNumberRef: number.id,
+      body: count === changeCount ? raw.toString("utf8") : JSON.stringify({ ...body, entry: own }),
+      field: own[0]?.changes[0]?.field ?? "messages",
+    };
   });
 }
 

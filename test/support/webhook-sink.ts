@@ -5,6 +5,10 @@ export interface ReceivedWebhook {
   headers: http.IncomingHttpHeaders;
   raw: string;
   body: unknown;
+  /** When it arrived (ms since the epoch). */
+  at: number;
+  /** The status the sink answered with. */
+  answered: number;
 }
 
 export interface WebhookSink {
@@ -12,6 +16,8 @@ export interface WebhookSink {
   received: ReceivedWebhook[];
   /** Status the sink answers with (default 200). */
   status: number;
+  /** When set, decides the status per request instead of `status`. */
+  decide?: (raw: string) => number;
   /** Resolves when `predicate` holds for the received webhooks (polls; fails after `timeoutMs`). */
   waitFor(predicate: (received: ReceivedWebhook[]) => boolean, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -31,8 +37,9 @@ export async function startWebhookSink(): Promise<WebhookSink> {
       } catch {
         body = undefined;
       }
-      received.push({ headers: req.headers, raw, body });
-      res.writeHead(sink.status, { "content-type": "application/json" });
+      const answered = sink.decide ? sink.decide(raw) : sink.status;
+      received.push({ headers: req.headers, raw, body, at: Date.now(), answered });
+      res.writeHead(answered, { "content-type": "application/json" });
       res.end("{}");
     });
   });

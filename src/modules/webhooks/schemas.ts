@@ -12,9 +12,12 @@ export const WEBHOOK_EVENTS = [
   "whatsapp.message.failed",
   "whatsapp.conversation.created",
   "whatsapp.conversation.ended",
+  "whatsapp.conversation.inactive",
   "whatsapp.contact.marketing_preference_changed",
 ] as const;
 export const PROJECT_EVENTS = ["whatsapp.phone_number.created", "whatsapp.phone_number.deleted"];
+/** The only event a webhook can buffer into batches. */
+export const BUFFERABLE_EVENTS = ["whatsapp.message.received"] as const;
 
 /** The `WhatsappWebhook` schema of the Kapso Platform API. */
 export const WhatsappWebhook = Type.Object({
@@ -35,6 +38,12 @@ export const WhatsappWebhook = Type.Object({
   buffer_events: Type.Array(Type.String()),
   inactivity_minutes: Nullable(Type.Integer()),
   payload_version: Nullable(Type.String()),
+  paused_at: Type.Union([Timestamp, Type.Null()], {
+    description: "Parley: when repeated delivery failures paused the webhook (null otherwise)",
+  }),
+  paused_reason: Type.Union([Type.String(), Type.Null()], {
+    description: "Parley: why repeated delivery failures paused the webhook (null otherwise)",
+  }),
 });
 
 const Fields = {

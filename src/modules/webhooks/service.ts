@@ -1,8 +1,10 @@
+import { createHash } from "node:crypto";
 import sql, { type Sql } from "sql-template-tag";
 import type { Static } from "typebox";
 import type { AppContext } from "../../context.ts";
 import { json } from "../../db/sql.ts";
-import { invalid, notFound, unprocessable } from "../../http/errors.ts";
+import { EVENTS_CHANNEL } from "../../events/publish.ts";
+import { invalid, notFound } from "../../http/errors.ts";
 import {
   cursorPage,
   cursorQuery,
@@ -12,8 +14,12 @@ import {
   whereAll,
 } from "../../http/pagination.ts";
 import { newSecret } from "../../security/secrets.ts";
+import { DEFAULT_BUFFER_WINDOW_SECONDS, DEFAULT_MAX_BUFFER_SIZE } from "../../webhooks/buffer.ts";
+import { releaseHeldDeliveries } from "../../webhooks/dispatcher.ts";
+import { DEFAULT_INACTIVITY_MINUTES, INACTIVITY_EVENT } from "../../webhooks/inactivity.ts";
 import { findProjectPhoneNumber } from "../phone-numbers/store.ts";
 import {
+  BUFFERABLE_EVENTS,
   type ListDeliveriesFilters,
   type ListWebhooksFilters,
   PROJECT_EVENTS,
@@ -39,6 +45,10 @@ interface WebhookRow {
   buffer_events: string[];
   inactivity_minutes: number | null;
   payload_version: string;
+  paused_at: string | null;
+  paused_reason: string | null;
+  consecutive_failures: number;
+  failing_since: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -46,7 +56,12 @@ interface WebhookRow {
 const SELECT = sql`
   SELECT w.*, pn.phone_number_id FROM webhooks w LEFT JOIN phone_numbers pn ON pn.id = w.phone_number_ref`;
 
-const present = ({ phone_number_ref: _ref, ...w }: WebhookRow) => w;
+const present = ({
+  phone_number_ref: _ref,
+  consecutive_failures: _n,
+  failing_since: _since,
+  ...w
+}: WebhookRow) => ({ ...w, payload_version: w.kind === "meta" ? null : w.payload_version });
 
 /** `phoneNumberId` null: the project-level API (any webhook); a string: that number's webhooks only. */
 type Scope = { projectId: string; phoneNumberId: string | null };
@@ -122,73 +137,220 @@ export async function getWebhook(ctx: AppContext, scope: Scope, id: string) {
   return present(await requireWebhook(ctx, scope, id));
 }
 
+/** `events` of a `kapso` webhook: known, allowed for its scope, at least one. */
+function kapsoEvents(events: string[] | undefined, numberScoped: boolean): string[] {
+  const checked = checkEvents(events ?? [], numberScoped);
+  if (checked.length === 0) throw invalid("whatsapp_webhook.events", "must name at least one event");
+  return checked;
+}
+
+interface BufferSettings {
+  buffer_enabled: boolean;
+  buffer_window_seconds: number | null;
+  max_buffer_size: number | null;
+  buffer_events: string[];
+}
+
+/**
+ * The buffering settings after `input` is applied to `current`. Only `whatsapp.message.received`
+ * can be buffered, only by kapso webhooks of a number; turning buffering on fills in Kapso's
+ * defaults (5 s window, 50 messages, the received event).
+ */
+function bufferSettings(input: WebhookInput, current: BufferSettings, kind: string, numberScoped: boolean) {
+  const next: BufferSettings = {
+    buffer_enabled: input.buffer_enabled ?? current.buffer_enabled,
+    buffer_window_seconds:
+      input.buffer_window_seconds === undefined ? current.buffer_window_seconds : input.buffer_window_seconds,
+    max_buffer_size: input.max_buffer_size === undefined ? current.max_buffer_size : input.max_buffer_size,
+    buffer_events:
+      input.buffer_events === undefined ? current.buffer_events : [...new Set(input.buffer_events)],
+  };
+  for (const [i, event] of next.buffer_events.entries()) {
+    if (!(BUFFERABLE_EVENTS as readonly string[]).includes(event))
+      throw invalid(
+        `whatsapp_webhook.buffer_events[${i}]`,
+        `cannot be buffered: only ${BUFFERABLE_EVENTS.join(", ")}`,
+      );
+  }
+  if (next.buffer_enabled) {
+    if (kind === "meta")
+      throw invalid("whatsapp_webhook.buffer_enabled", "is not available for meta webhooks");
+    if (!numberScoped)
+      throw invalid(
+        "whatsapp_webhook.buffer_enabled",
+        "needs phone_number_id: only message events can be buffered",
+      );
+    next.buffer_window_seconds ??= DEFAULT_BUFFER_WINDOW_SECONDS;
+    next.max_buffer_size ??= DEFAULT_MAX_BUFFER_SIZE;
+    if (next.buffer_events.length === 0) next.buffer_events = [...BUFFERABLE_EVENTS];
+  }
+  if (kind === "meta") next.buffer_events = [];
+  return next;
+}
+
+/** `inactivity_minutes` defaults to 60 once the webhook subscribes to the inactivity event. */
+function inactivityMinutes(events: string[], given: number | null | undefined, current: number | null) {
+  const minutes = given === undefined ? current : given;
+  return minutes ?? (events.includes(INACTIVITY_EVENT) ? DEFAULT_INACTIVITY_MINUTES : null);
+}
+
+const unique = (err: unknown) => (err as { code?: string }).code === "23505";
+const oneMetaWebhook = () =>
+  invalid(
+    "whatsapp_webhook.kind",
+    "meta: this phone number already has a meta webhook (at most one per number)",
+  );
+
 /**
  * Creates a webhook. Phone-number webhooks need `secret_key` (Kapso never generates one for
- * them); project webhooks get a generated one when omitted. `meta`-kind forwarding is not built.
+ * them); project webhooks get a generated one when omitted. A `meta` webhook forwards Meta's
+ * raw payloads for one number: it needs the number, takes no events (they are dropped) and
+ * no buffering, and a number has at most one.
  */
 export async function createWebhook(ctx: AppContext, scope: Scope, input: WebhookInput) {
   const phoneNumberId = scope.phoneNumberId ?? input.phone_number_id ?? null;
-  const ref = phoneNumberId === null ? null : await numberRef(ctx, scope.projectId, phoneNumberId);
+  const kind = input.kind ?? "kapso";
   if (!input.url) throw invalid("whatsapp_webhook.url", "is required");
   checkUrl(input.url);
-  if ((input.kind ?? "kapso") === "meta")
-    throw unprocessable(
-      "whatsapp_webhook.kind meta (raw Meta payload forwarding) is not supported by this server",
-    );
+  if (kind === "meta" && phoneNumberId === null)
+    throw invalid("whatsapp_webhook.phone_number_id", "is required for meta webhooks");
+  const ref = phoneNumberId === null ? null : await numberRef(ctx, scope.projectId, phoneNumberId);
   if (scope.phoneNumberId !== null && !input.secret_key)
     throw invalid("whatsapp_webhook.secret_key", "is required");
-  const events = checkEvents(input.events ?? [], ref !== null);
-  if (events.length === 0) throw invalid("whatsapp_webhook.events", "must name at least one event");
-  if (input.buffer_enabled)
-    throw unprocessable("whatsapp_webhook.buffer_enabled: buffering is not supported by this server");
-  const [row] = await ctx.db.query<{ id: string }>(sql`
-    INSERT INTO webhooks (project_id, phone_number_ref, url, events, active, secret_key, headers, inactivity_minutes)
-    VALUES (${scope.projectId}, ${ref}, ${input.url}, ${events}, ${input.active ?? true},
-      ${input.secret_key ?? newSecret("wh_sec")}, ${input.headers ? json(input.headers) : null},
-      ${input.inactivity_minutes ?? null})
-    RETURNING id`);
+  const events = kind === "meta" ? [] : kapsoEvents(input.events, ref !== null);
+  const buffer = bufferSettings(
+    input,
+    { buffer_enabled: false, buffer_window_seconds: null, max_buffer_size: null, buffer_events: [] },
+    kind,
+    ref !== null,
+  );
+  const inactivity = kind === "meta" ? null : inactivityMinutes(events, input.inactivity_minutes, null);
+  let row: { id: string } | undefined;
+  try {
+    [row] = await ctx.db.query<{ id: string }>(sql`
+      INSERT INTO webhooks (project_id, phone_number_ref, url, kind, events, active, secret_key, headers,
+        inactivity_minutes, buffer_enabled, buffer_window_seconds, max_buffer_size, buffer_events)
+      VALUES (${scope.projectId}, ${ref}, ${input.url}, ${kind}, ${events}, ${input.active ?? true},
+        ${input.secret_key ?? newSecret("wh_sec")}, ${input.headers ? json(input.headers) : null},
+        ${inactivity}, ${buffer.buffer_enabled}, ${buffer.buffer_window_seconds}, ${buffer.max_buffer_size},
+        ${buffer.buffer_events})
+      RETURNING id`);
+  } catch (err) {
+    if (unique(err)) throw oneMetaWebhook();
+    throw err;
+  }
   return getWebhook(ctx, { projectId: scope.projectId, phoneNumberId: null }, row!.id);
 }
 
+/**
+ * Updates a webhook. `active: true` resumes a paused one: its failure streak is forgotten and
+ * the deliveries it held go out at once.
+ */
 export async function updateWebhook(ctx: AppContext, scope: Scope, id: string, input: WebhookInput) {
   const existing = await requireWebhook(ctx, scope, id);
   checkUrl(input.url);
   if (input.kind !== undefined && input.kind !== existing.kind)
     throw invalid("whatsapp_webhook.kind", "cannot be changed after creation");
-  if (input.buffer_enabled)
-    throw unprocessable("whatsapp_webhook.buffer_enabled: buffering is not supported by this server");
+  const numberScoped = existing.phone_number_ref !== null;
   const events =
-    input.events === undefined ? undefined : checkEvents(input.events, existing.phone_number_ref !== null);
-  if (events?.length === 0) throw invalid("whatsapp_webhook.events", "must name at least one event");
-  await ctx.db.query(sql`
-    UPDATE webhooks SET
-      url = COALESCE(${input.url ?? null}, url),
-      events = COALESCE(${events ?? null}::text[], events),
-      active = COALESCE(${input.active ?? null}::boolean, active),
-      secret_key = COALESCE(${input.secret_key ?? null}, secret_key),
-      headers = CASE WHEN ${input.headers !== undefined} THEN ${input.headers ? json(input.headers) : null}::jsonb ELSE headers END,
-      inactivity_minutes = CASE WHEN ${input.inactivity_minutes !== undefined} THEN ${input.inactivity_minutes ?? null}::integer ELSE inactivity_minutes END,
-      updated_at = clock_timestamp()
-    WHERE id = ${id}`);
+    existing.kind === "meta"
+      ? []
+      : input.events === undefined
+        ? existing.events
+        : kapsoEvents(input.events, numberScoped);
+  const buffer = bufferSettings(input, existing, existing.kind, numberScoped);
+  const inactivity =
+    existing.kind === "meta"
+      ? null
+      : inactivityMinutes(events, input.inactivity_minutes, existing.inactivity_minutes);
+  const resume = input.active === true && !existing.active;
+  await ctx.db.transaction(async (tx) => {
+    await tx.query(sql`
+      UPDATE webhooks SET
+        url = COALESCE(${input.url ?? null}, url),
+        events = ${events},
+        active = COALESCE(${input.active ?? null}::boolean, active),
+        secret_key = COALESCE(${input.secret_key ?? null}, secret_key),
+        headers = CASE WHEN ${input.headers !== undefined} THEN ${input.headers ? json(input.headers) : null}::jsonb ELSE headers END,
+        inactivity_minutes = ${inactivity}::integer,
+        buffer_enabled = ${buffer.buffer_enabled},
+        buffer_window_seconds = ${buffer.buffer_window_seconds}::integer,
+        max_buffer_size = ${buffer.max_buffer_size}::integer,
+        buffer_events = ${buffer.buffer_events},
+        paused_at = CASE WHEN ${input.active !== undefined} THEN NULL ELSE paused_at END,
+        paused_reason = CASE WHEN ${input.active !== undefined} THEN NULL ELSE paused_reason END,
+        consecutive_failures = CASE WHEN ${resume} THEN 0 ELSE consecutive_failures END,
+        failing_since = CASE WHEN ${resume} THEN NULL ELSE failing_since END,
+        updated_at = clock_timestamp()
+      WHERE id = ${id}`);
+    if (resume) await releaseHeldDeliveries(tx, id);
+  });
   return getWebhook(ctx, scope, id);
 }
 
+/** Deletes a webhook; its deliveries still pending end as `failed` (they have nowhere to go). */
 export async function deleteWebhook(ctx: AppContext, scope: Scope, id: string) {
   await requireWebhook(ctx, scope, id);
-  await ctx.db.query(sql`DELETE FROM webhooks WHERE id = ${id}`);
+  await ctx.db.transaction(async (tx) => {
+    await tx.query(sql`
+      UPDATE webhook_deliveries SET status = 'failed', failed_at = clock_timestamp(), last_error = 'webhook deleted'
+      WHERE webhook_id = ${id} AND status = 'pending'`);
+    await tx.query(sql`DELETE FROM webhooks WHERE id = ${id}`);
+  });
 }
 
-/** Queues a test delivery of `eventType` (default: the webhook's first event) to the webhook. */
+/** What a test delivery carries: a marked sample of the event, or for a meta webhook a Meta-shaped body. */
+function testBody(webhook: WebhookRow, event: string): { event: string; payload: unknown } {
+  const now = new Date();
+  if (webhook.kind === "meta") {
+    return {
+      event: "meta.test",
+      payload: {
+        object: "whatsapp_business_account",
+        entry: [
+          {
+            id: "0",
+            changes: [
+              {
+                field: "test",
+                value: {
+                  messaging_product: "whatsapp",
+                  metadata: { phone_number_id: webhook.phone_number_id },
+                  test: true,
+                  timestamp: String(Math.floor(now.getTime() / 1000)),
+                },
+              },
+            ],
+          },
+        ],
+      },
+    };
+  }
+  return {
+    event,
+    payload: { test: true, event, phone_number_id: webhook.phone_number_id, occurred_at: now.toISOString() },
+  };
+}
+
+/**
+ * Queues a test delivery of `eventType` (default: the webhook's first event) to the webhook.
+ * It goes out even while the webhook is paused, and when it succeeds on a webhook Parley
+ * paused for failing, the webhook is resumed.
+ */
 export async function testWebhook(ctx: AppContext, scope: Scope, id: string, eventType: string | undefined) {
   const webhook = await requireWebhook(ctx, scope, id);
-  const event = eventType ?? webhook.events[0]!;
-  if (!webhook.events.includes(event)) throw invalid("event_type", "must be one of the webhook's events");
+  const event = eventType ?? webhook.events[0] ?? "meta.test";
+  if (webhook.kind === "kapso" && !webhook.events.includes(event))
+    throw invalid("event_type", "must be one of the webhook's events");
+  const test = testBody(webhook, event);
+  const body = JSON.stringify(test.payload);
   await ctx.db.query(sql`
-    INSERT INTO webhook_deliveries (project_id, webhook_id, event, payload, phone_number_ref)
-    VALUES (${webhook.project_id}, ${webhook.id}, ${event},
-      ${json({ test: true, event, phone_number_id: webhook.phone_number_id, occurred_at: new Date().toISOString() })},
-      ${webhook.phone_number_ref})`);
-  await ctx.db.query(sql`SELECT pg_notify('parley_events', '{}')`);
+    INSERT INTO webhook_deliveries (project_id, webhook_id, event, payload, body, idempotency_key, phone_number_ref, test)
+    VALUES (${webhook.project_id}, ${webhook.id}, ${test.event}, ${json(test.payload)},
+      ${webhook.kind === "meta" ? body : null},
+      ${webhook.kind === "meta" ? createHash("sha256").update(body).digest("hex") : null},
+      ${webhook.phone_number_ref}, true)`);
+  await ctx.db.query(sql`SELECT pg_notify(${EVENTS_CHANNEL}, '{}')`);
   return { success: true };
 }
 

@@ -1,0 +1,506 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+import type { PhoneNumberRow } from "../src/modules/phone-numbers/store.ts";
+import { simulateInbound } from "../src/sandbox/inbound.ts";
+import { signWebhookBody } from "../src/webhooks/dispatcher.ts";
+import { sandboxAppSecret, signMetaPayload } from "../src/whatsapp/webhook-signature.ts";
+import { startTestApp, type TestApp, type TestProject } from "./support/app.ts";
+import { insertSandboxNumber } from "./support/fixtures.ts";
+import { type ReceivedWebhook, startWebhookSink, type WebhookSink } from "./support/webhook-sink.ts";
+
+// Bodies of received webhooks are free-form JSON, checked field by field.
+// biome-ignore lint/suspicious/noExplicitAny: see above
+type Json = any;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+const eventOf = (r: ReceivedWebhook) => r.headers["x-webhook-event"];
+
+let t: TestApp;
+let a: TestProject;
+let b: TestProject;
+let number: PhoneNumberRow;
+let other: PhoneNumberRow;
+const sinks: WebhookSink[] = [];
+
+async function sink(): Promise<WebhookSink> {
+  const s = await startWebhookSink();
+  sinks.push(s);
+  return s;
+}
+
+const post = (p: TestProject, url: string, whatsapp_webhook: unknown) =>
+  t.api(p, { method: "POST", url: `/platform/v1${url}`, payload: { whatsapp_webhook } });
+const numberHooks = (n: PhoneNumberRow) => `/whatsapp/phone_numbers/${n.phone_number_id}/webhooks`;
+
+async function createHook(p: TestProject, n: PhoneNumberRow, body: Record<string, unknown>) {
+  const response = await post(p, numberHooks(n), { secret_key: "s3cret", ...body });
+  assert.equal(response.statusCode, 201, response.body);
+  return response.json().data as Json;
+}
+
+const inbound = (n: PhoneNumberRow, from: string, text: string) =>
+  simulateInbound(t.ctx, {
+    phoneNumberId: n.phone_number_id,
+    from,
+    message: { type: "text", text: { body: text } },
+  });
+
+/** Posts a raw Meta webhook body to Parley's receiver, signed as the sandbox signs. */
+async function postMeta(raw: string): Promise<number> {
+  const response = await fetch(`${t.baseUrl}/webhooks/whatsapp`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "x-hub-signature-256": signMetaPayload(await sandboxAppSecret(t.ctx.db), raw),
+    },
+    body: raw,
+  });
+  await response.body?.cancel();
+  return response.status;
+}
+
+before(async () => {
+  t = await startTestApp({
+    listen: true,
+    env: {
+      PARLEY_OUTBOUND_ALLOWLIST: "127.0.0.1",
+      PARLEY_WEBHOOK_RETRY_DELAYS_SECONDS: "0.3,0.3",
+      PARLEY_WEBHOOK_RETRY_WINDOW_HOURS: "0.001",
+      PARLEY_WEBHOOK_RETRY_MAX_DELAY_SECONDS: "0.5",
+      PARLEY_WEBHOOK_PAUSE_AFTER_FAILURES: "0",
+      PARLEY_WEBHOOK_ORDER_WAIT_SECONDS: "2",
+      PARLEY_WEBHOOK_INACTIVITY_MINUTE_SECONDS: "1",
+    },
+  });
+  a = await t.createProject("A");
+  b = await t.createProject("B");
+  number = await insertSandboxNumber(t, a.projectId);
+  other = await insertSandboxNumber(t, b.projectId);
+});
+after(async () => {
+  await t.close();
+  for (const s of sinks) await s.close();
+});
+
+describe("meta webhooks", () => {
+  it("forward Meta's body byte for byte, signed, keyed by its SHA-256, one per number", async () => {
+    const s = await sink();
+    const hook = await createHook(a, number, {
+      url: s.url,
+      kind: "meta",
+      secret_key: "meta-secret",
+      events: ["whatsapp.message.received"],
+    });
+    assert.equal(hook.kind, "meta");
+    assert.deepEqual(hook.events, [], "events of a meta webhook are dropped");
+    assert.equal(hook.payload_version, null);
+
+    const refusals: [string, unknown, RegExp][] = [
+      [numberHooks(number), { url: s.url, kind: "meta", secret_key: "x" }, /already has a meta webhook/],
+      ["/whatsapp/webhooks", { url: s.url, kind: "meta" }, /phone_number_id is required for meta/],
+      [numberHooks(other), { url: s.url, kind: "meta", secret_key: "x" }, /Phone number not found/],
+      [
+        numberHooks(number),
+        { url: s.url, kind: "meta", secret_key: "x", buffer_enabled: true },
+        /buffer_enabled is not available for meta/,
+      ],
+    ];
+    for (const [url, body, pattern] of refusals) {
+      const response = await post(a, url, body);
+      assert.ok([404, 422].includes(response.statusCode), response.body);
+      assert.match(response.json().error, pattern);
+    }
+
+    // Odd spacing and non-ASCII text: what Meta sent must arrive unchanged.
+    const raw = `{"object":"whatsapp_business_account",  "entry":[{"id":"sandbox","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550100000","phone_number_id":"${number.phone_number_id}"},"contacts":[{"profile":{"name":"Raw"},"wa_id":"15550409000"}],"messages":[{"from":"15550409000","id":"wamid.RAW${Date.now()}","timestamp":"${Math.floor(Date.now() / 1000)}","type":"text","text":{"body":"raw é ✓"}}]},"field":"messages"}]}] }`;
+    assert.equal(await postMeta(raw), 200);
+    await s.waitFor((r) => r.length === 1);
+    const [got] = s.received;
+    assert.equal(got!.raw, raw);
+    assert.equal(got!.headers["x-idempotency-key"], sha256(raw));
+    assert.equal(got!.headers["x-webhook-signature"], signWebhookBody("meta-secret", raw));
+    assert.equal(got!.headers["x-webhook-event"], undefined);
+    // Meta retrying the same body: the same key, so the receiver can drop it.
+    assert.equal(await postMeta(raw), 200);
+    await s.waitFor((r) => r.length === 2);
+    assert.equal(s.received[1]!.headers["x-idempotency-key"], sha256(raw));
+
+    const log = await t.api(a, {
+      method: "GET",
+      url: `/platform/v1/webhook_deliveries?webhook_id=${hook.id}`,
+    });
+    assert.deepEqual(
+      log.json().data.map((d: Json) => [d.event, d.status]),
+      [
+        ["meta.messages", "delivered"],
+        ["meta.messages", "delivered"],
+      ],
+    );
+
+    const test = await t.api(a, { method: "POST", url: `/platform/v1/whatsapp/webhooks/${hook.id}/test` });
+    assert.equal(test.statusCode, 200, test.body);
+    await s.waitFor((r) => r.length === 3);
+    const probe = s.received[2]!;
+    assert.equal((probe.body as Json).object, "whatsapp_business_account");
+    assert.equal(probe.headers["x-idempotency-key"], sha256(probe.raw));
+  });
+
+  it("split a body that mixes numbers so each number sees only its own changes", async () => {
+    const mine = await sink();
+    const theirs = await sink();
+    const n1 = await insertSandboxNumber(t, a.projectId);
+    const n2 = await insertSandboxNumber(t, b.projectId);
+    await createHook(a, n1, { url: mine.url, kind: "meta" });
+    await createHook(b, n2, { url: theirs.url, kind: "meta" });
+    const change = (n: PhoneNumberRow, field: string) => ({
+      field,
+      value: {
+        messaging_product: "whatsapp",
+        metadata: { display_phone_number: "15550100000", phone_number_id: n.phone_number_id },
+        statuses: [],
+      },
+    });
+    const raw = JSON.stringify({
+      object: "whatsapp_business_account",
+      entry: [{ id: "sandbox", changes: [change(n1, "messages"), change(n2, "account_update")] }],
+    });
+    assert.equal(await postMeta(raw), 200);
+    await mine.waitFor((r) => r.length === 1);
+    await theirs.waitFor((r) => r.length === 1);
+    const ids = (r: ReceivedWebhook) =>
+      (r.body as Json).entry.flatMap((e: Json) =>
+        e.changes.map((c: Json) => c.value.metadata.phone_number_id),
+      );
+    assert.deepEqual(ids(mine.received[0]!), [n1.phone_number_id]);
+    assert.deepEqual(ids(theirs.received[0]!), [n2.phone_number_id]);
+    assert.equal((theirs.received[0]!.body as Json).entry[0].changes[0].field, "account_update");
+  });
+});
+
+describe("per-conversation ordering", () => {
+  it("holds a conversation's next delivery until the earlier one is delivered", async () => {
+    const s = await sink();
+    let firstTries = 0;
+    s.decide = (raw) => (raw.includes("order-one") && firstTries++ === 0 ? 500 : 200);
+    await createHook(a, number, { url: s.url, events: ["whatsapp.message.received"] });
+    await inbound(number, "15550407100", "order-one");
+    await inbound(number, "15550407100", "order-two");
+    await s.waitFor((r) => r.filter((x) => x.answered === 200).length === 2);
+    const texts = s.received.map((x) => `${(x.body as Json).message.text.body}:${x.answered}`);
+    assert.deepEqual(texts, ["order-one:500", "order-one:200", "order-two:200"]);
+  });
+
+  it("stops waiting after the ordering cap", async () => {
+    const s = await sink();
+    s.decide = (raw) => (raw.includes("cap-one") ? 500 : 200);
+    await createHook(a, number, { url: s.url, events: ["whatsapp.message.received"] });
+    await inbound(number, "15550407200", "cap-one");
+    await inbound(number, "15550407200", "cap-two");
+    const queuedAt = Date.now();
+    await s.waitFor((r) => r.some((x) => x.raw.includes("cap-two")));
+    const second = s.received.find((x) => x.raw.includes("cap-two"))!;
+    assert.ok(second.at - queuedAt >= 1_500, `waited ${second.at - queuedAt} ms for the earlier delivery`);
+    assert.ok(
+      s.received.filter((x) => x.raw.includes("cap-one")).length >= 2,
+      "the earlier one is still being retried",
+    );
+  });
+});
+
+describe("whatsapp.conversation.inactive", () => {
+  it("fires once per webhook after its own silence, counted from the latest message", async () => {
+    const short = await sink();
+    const long = await sink();
+    await createHook(a, number, {
+      url: short.url,
+      events: ["whatsapp.conversation.inactive"],
+      inactivity_minutes: 2,
+    });
+    await createHook(a, number, {
+      url: long.url,
+      events: ["whatsapp.conversation.inactive"],
+      inactivity_minutes: 4,
+    });
+    await inbound(number, "15550407300", "still there?");
+    await sleep(1_000);
+    const latest = await inbound(number, "15550407300", "hello?");
+    await short.waitFor((r) => r.length === 1, 10_000);
+    await long.waitFor((r) => r.length === 1, 10_000);
+    const body = short.received[0]!.body as Json;
+    assert.equal(eventOf(short.received[0]!), "whatsapp.conversation.inactive");
+    assert.equal(body.since_message.whatsapp_message_id, latest.wamid);
+    assert.equal(body.since_message.direction, "inbound");
+    assert.deepEqual(body.inactivity, { minutes: 2 });
+    assert.equal(body.phone_number_id, number.phone_number_id);
+    assert.equal(body.conversation.phone_number, "15550407300");
+    assert.deepEqual((long.received[0]!.body as Json).inactivity, { minutes: 4 });
+    assert.ok(long.received[0]!.at - short.received[0]!.at >= 1_000, "each webhook keeps its own timer");
+
+    await sleep(2_500);
+    assert.equal(short.received.length, 1, "one notice per silence");
+    assert.equal(long.received.length, 1);
+    const again = await inbound(number, "15550407300", "back again");
+    await short.waitFor((r) => r.length === 2, 10_000);
+    assert.equal((short.received[1]!.body as Json).since_message.whatsapp_message_id, again.wamid);
+  });
+
+  it("validates inactivity_minutes and defaults it to 60", async () => {
+    const hook = await createHook(a, number, {
+      url: "https://example.com/hook",
+      events: ["whatsapp.conversation.inactive"],
+    });
+    assert.equal(hook.inactivity_minutes, 60);
+    for (const minutes of [0, 1441, 2.5]) {
+      const response = await post(a, numberHooks(number), {
+        url: "https://example.com/hook",
+        secret_key: "k",
+        events: ["whatsapp.conversation.inactive"],
+        inactivity_minutes: minutes,
+      });
+      assert.equal(response.statusCode, 422, String(minutes));
+      assert.match(response.json().error, /inactivity_minutes/);
+    }
+  });
+});
+
+describe("buffering", () => {
+  it("batches a conversation's received messages per window, leaving early when full", async () => {
+    const s = await sink();
+    const hook = await createHook(a, number, {
+      url: s.url,
+      events: ["whatsapp.message.received", "whatsapp.conversation.created"],
+      buffer_enabled: true,
+      buffer_window_seconds: 1,
+      max_buffer_size: 3,
+    });
+    assert.deepEqual(hook.buffer_events, ["whatsapp.message.received"]);
+    await inbound(number, "15550407400", "batch a1");
+    await inbound(number, "15550407400", "batch a2");
+    await s.waitFor((r) => r.some((x) => x.headers["x-webhook-batch"] === "true"));
+    assert.ok(
+      s.received.some((x) => eventOf(x) === "whatsapp.conversation.created"),
+      "other events are not buffered",
+    );
+    const batch = s.received.find((x) => x.headers["x-webhook-batch"] === "true")!;
+    assert.equal(eventOf(batch), "whatsapp.message.received");
+    assert.equal(batch.headers["x-batch-size"], "2");
+    const body = batch.body as Json;
+    assert.equal(body.type, "whatsapp.message.received");
+    assert.equal(body.batch, true);
+    assert.deepEqual(
+      body.data.map((d: Json) => d.message.text.body),
+      ["batch a1", "batch a2"],
+    );
+    assert.equal(body.data[0].message.kapso.phone_number_id, number.phone_number_id);
+    assert.equal(body.data[0].message.kapso.phone_number, "15550407400");
+    assert.equal(body.batch_info.size, 2);
+    assert.equal(body.batch_info.window_ms, 1000);
+    assert.equal(body.batch_info.conversation_id, body.data[0].conversation.id);
+    assert.ok(body.batch_info.last_sequence > body.batch_info.first_sequence);
+    assert.equal(batch.headers["x-webhook-signature"], signWebhookBody("s3cret", batch.raw));
+
+    const sentAt: number[] = [];
+    for (const text of ["b1", "b2", "b3", "b4"]) {
+      await inbound(number, "15550407400", `batch ${text}`);
+      sentAt.push(Date.now());
+    }
+    await s.waitFor((r) => r.filter((x) => x.headers["x-webhook-batch"] === "true").length === 3);
+    const [, full, rest] = s.received.filter((x) => x.headers["x-webhook-batch"] === "true");
+    assert.deepEqual(
+      (full!.body as Json).data.map((d: Json) => d.message.text.body),
+      ["batch b1", "batch b2", "batch b3"],
+    );
+    assert.ok(rest!.at - sentAt[3]! >= 900, "the rest waits for the window after the last message");
+    assert.deepEqual(
+      (rest!.body as Json).data.map((d: Json) => d.message.text.body),
+      ["batch b4"],
+    );
+    assert.equal(rest!.headers["x-batch-size"], "1", "with buffering on, a single message is a batch too");
+    const log = await t.api(a, {
+      method: "GET",
+      url: `/platform/v1/webhook_deliveries?webhook_id=${hook.id}&event=whatsapp.message.received`,
+    });
+    assert.equal(log.json().data.length, 3, "one delivery record per batch");
+  });
+
+  it("validates buffering settings", async () => {
+    const hook = await createHook(a, number, {
+      url: "https://example.com/hook",
+      events: ["whatsapp.message.received"],
+      buffer_enabled: true,
+    });
+    assert.equal(hook.buffer_window_seconds, 5);
+    assert.equal(hook.max_buffer_size, 50);
+    const cases: [string, unknown, RegExp][] = [
+      [
+        numberHooks(number),
+        {
+          url: "https://x.example",
+          secret_key: "k",
+          events: ["whatsapp.message.sent"],
+          buffer_events: ["whatsapp.message.sent"],
+        },
+        /buffer_events\[0\] cannot be buffered/,
+      ],
+      [
+        numberHooks(number),
+        {
+          url: "https://x.example",
+          secret_key: "k",
+          events: ["whatsapp.message.received"],
+          buffer_window_seconds: 61,
+        },
+        /buffer_window_seconds/,
+      ],
+      [
+        numberHooks(number),
+        {
+          url: "https://x.example",
+          secret_key: "k",
+          events: ["whatsapp.message.received"],
+          max_buffer_size: 0,
+        },
+        /max_buffer_size/,
+      ],
+      [
+        "/whatsapp/webhooks",
+        { url: "https://x.example", events: ["whatsapp.phone_number.created"], buffer_enabled: true },
+        /buffer_enabled needs phone_number_id/,
+      ],
+    ];
+    for (const [url, body, pattern] of cases) {
+      const response = await post(a, url, body);
+      assert.equal(response.statusCode, 422, JSON.stringify(body));
+      assert.match(response.json().error, pattern);
+    }
+    const off = await t.api(a, {
+      method: "PATCH",
+      url: `/platform/v1${numberHooks(number)}/${hook.id}`,
+      payload: { whatsapp_webhook: { buffer_enabled: false } },
+    });
+    assert.equal(off.json().data.buffer_enabled, false);
+  });
+});
+
+describe("automatic pausing", () => {
+  let p: TestApp;
+  let project: TestProject;
+  let n: PhoneNumberRow;
+
+  before(async () => {
+    p = await startTestApp({
+      listen: true,
+      env: {
+        PARLEY_OUTBOUND_ALLOWLIST: "127.0.0.1",
+        PARLEY_WEBHOOK_RETRY_DELAYS_SECONDS: "0.2",
+        PARLEY_WEBHOOK_RETRY_WINDOW_HOURS: "0.0005",
+        PARLEY_WEBHOOK_RETRY_MAX_DELAY_SECONDS: "0.4",
+        PARLEY_WEBHOOK_PAUSE_AFTER_FAILURES: "3",
+        PARLEY_WEBHOOK_PAUSE_AFTER_HOURS: "0",
+      },
+    });
+    project = await p.createProject();
+    n = await insertSandboxNumber(p, project.projectId);
+  });
+  after(() => p.close());
+
+  const api = (method: "GET" | "POST" | "PATCH", url: string, payload?: unknown) =>
+    p.api(project, { method, url: `/platform/v1${url}`, ...(payload ? { payload } : {}) });
+  const say = (text: string) =>
+    simulateInbound(p.ctx, {
+      phoneNumberId: n.phone_number_id,
+      from: "15550408000",
+      message: { type: "text", text: { body: text } },
+    });
+  async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
+    for (let i = 0; i < 150; i++) {
+      const value = await read();
+      if (ok(value)) return value;
+      await sleep(100);
+    }
+    throw new Error("condition not met");
+  }
+
+  it("keeps retrying past the listed delays with backoff until the window ends", async () => {
+    const s = await sink();
+    s.status = 500;
+    const hook = (
+      await api("POST", "/whatsapp/webhooks", {
+        whatsapp_webhook: { url: s.url, events: ["whatsapp.phone_number.created"] },
+      })
+    ).json().data;
+    await api("POST", `/whatsapp/webhooks/${hook.id}/test`);
+    const failed = await until(
+      async () => (await api("GET", `/webhook_deliveries?webhook_id=${hook.id}`)).json().data[0],
+      (d: Json) => d?.status === "failed",
+    );
+    assert.ok(failed.attempt_count >= 4, `${failed.attempt_count} attempts within the 1.8 s window`);
+    const gaps = s.received.slice(1).map((x, i) => x.at - s.received[i]!.at);
+    assert.ok(gaps[0]! >= 150, "first retry after the listed 0.2 s");
+  });
+
+  it("pauses a webhook that keeps failing, holds its deliveries, and resumes on a good test or PATCH", async () => {
+    const s = await sink();
+    s.status = 500;
+    const hook = await (async () => {
+      const r = await api("POST", `/whatsapp/phone_numbers/${n.phone_number_id}/webhooks`, {
+        whatsapp_webhook: { url: s.url, secret_key: "k", events: ["whatsapp.message.received"] },
+      });
+      assert.equal(r.statusCode, 201, r.body);
+      return r.json().data;
+    })();
+    const hookUrl = `/whatsapp/phone_numbers/${n.phone_number_id}/webhooks/${hook.id}`;
+    await say("pause-1");
+    const paused = await until(
+      async () => (await api("GET", hookUrl)).json().data,
+      (w: Json) => w.active === false,
+    );
+    assert.match(paused.paused_reason, /^3 consecutive failed delivery attempts since .*; last: HTTP 500$/);
+    assert.ok(paused.paused_at);
+    const attemptsWhenPaused = s.received.length;
+
+    await say("pause-2");
+    await sleep(1_000);
+    assert.equal(s.received.length, attemptsWhenPaused, "nothing is sent while paused");
+    const held = (await api("GET", `/webhook_deliveries?webhook_id=${hook.id}`)).json().data;
+    assert.deepEqual(
+      held.map((d: Json) => d.status),
+      ["pending", "pending"],
+      "deliveries are held, not dropped",
+    );
+
+    s.status = 200;
+    await api("POST", `/whatsapp/webhooks/${hook.id}/test`);
+    await until(
+      async () =>
+        (await api("GET", `/webhook_deliveries?webhook_id=${hook.id}&status=delivered`)).json().data,
+      (d: Json[]) => d.length === 3,
+    );
+    const resumed = (await api("GET", hookUrl)).json().data;
+    assert.equal(resumed.active, true);
+    assert.equal(resumed.paused_reason, null);
+    const okKeys = s.received.filter((x) => x.answered === 200).map((x) => x.headers["x-idempotency-key"]);
+    assert.equal(new Set(okKeys).size, okKeys.length, "each delivery reaches the healthy receiver once");
+
+    // Paused again, then resumed through the API.
+    s.status = 500;
+    await say("pause-3");
+    await until(
+      async () => (await api("GET", hookUrl)).json().data,
+      (w: Json) => w.active === false,
+    );
+    s.status = 200;
+    const patched = await api("PATCH", hookUrl, { whatsapp_webhook: { active: true } });
+    assert.equal(patched.json().data.active, true);
+    await s.waitFor((r) => r.some((x) => x.answered === 200 && x.raw.includes("pause-3")));
+
+    // A webhook paused through the API collects nothing new.
+    await api("PATCH", hookUrl, { whatsapp_webhook: { active: false } });
+    await say("pause-4");
+    const all = (await api("GET", `/webhook_deliveries?webhook_id=${hook.id}`)).json().data;
+    assert.equal(all.length, 4);
+    assert.ok(all.every((d: Json) => d.status === "delivered"));
+  });
+});
