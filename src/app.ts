@@ -12,6 +12,8 @@ import { registerValidation } from "./http/validation.ts";
 import { metaProxyRoutes } from "./meta-proxy/routes.ts";
 import { apiLogRoutes, registerApiLogRetentionJob } from "./modules/api-logs/routes.ts";
 import { ApiLogWriter, logApiRequests } from "./modules/api-logs/writer.ts";
+import { broadcastRoutes } from "./modules/broadcasts/routes.ts";
+import { registerBroadcastEngine } from "./modules/broadcasts/runner.ts";
 import { contactRoutes } from "./modules/contacts/routes.ts";
 import { assignmentRoutes } from "./modules/conversations/assignments.ts";
 import { registerIdleConversationJob } from "./modules/conversations/idle.ts";
@@ -56,6 +58,7 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
       requireApiKey(platform, ctx);
       logApiRequests(platform, apiLogs);
       apiLogRoutes(platform, ctx);
+      broadcastRoutes(platform, ctx);
       contactRoutes(platform, ctx);
       conversationRoutes(platform, ctx);
       assignmentRoutes(platform, ctx);
@@ -88,6 +91,7 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
   });
   metaProxyRoutes(app, ctx, apiLogs);
   registerApiLogRetentionJob(app, ctx);
+  registerBroadcastEngine(app, ctx);
 
   if (ctx.config.sandboxEnabled) {
     await app.register(async (sandbox) => sandboxRoutes(sandbox, ctx), { prefix: "/sandbox" });

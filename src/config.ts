@@ -22,8 +22,15 @@ export interface Config {
   sandboxEnabled: boolean;
   /** Pause between the sandbox's `sent`, `delivered` and `read` status webhooks. */
   sandboxStatusDelayMs: number;
-  /** Messages per second one number may send through Parley (all processes together). */
+  /** Messages per second one number may send through Parley (all processes together), 1–1000. */
   sendRatePerSecond: number;
+  /**
+   * How long a broadcast send whose outcome is unknown (its process died waiting for Meta) waits
+   * for a status webhook before it is sent again (only if later sends have had their statuses).
+   */
+  broadcastUncertainSeconds: number;
+  /** A reply within this many hours of a broadcast message counts as a response to it. */
+  broadcastResponseWindowHours: number;
   /** Active conversations with no message for this long are ended. */
   conversationTimeoutHours: number;
   /** Seconds between a failed webhook delivery and each of its first retries. */
@@ -140,11 +147,14 @@ function readNonNegativeInteger(env: Env, name: string, fallback: number): numbe
   return Number(raw);
 }
 
-function readPositiveInteger(env: Env, name: string, fallback: number): number {
+function readPositiveInteger(env: Env, name: string, fallback: number, max?: number): number {
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
   if (!/^\d+$/.test(raw) || Number(raw) < 1) {
     throw new ConfigError(`${name} must be a positive integer (got "${raw}")`);
+  }
+  if (max !== undefined && Number(raw) > max) {
+    throw new ConfigError(`${name} must be at most ${max} (got "${raw}")`);
   }
   return Number(raw);
 }
@@ -241,7 +251,9 @@ export function loadConfig(env: Env = process.env): Config {
       1,
       readNonNegativeInteger(env, "PARLEY_CONVERSATION_TIMEOUT_HOURS", 24),
     ),
-    sendRatePerSecond: Math.max(1, readNonNegativeInteger(env, "PARLEY_SEND_RATE_PER_SECOND", 80)),
+    sendRatePerSecond: readPositiveInteger(env, "PARLEY_SEND_RATE_PER_SECOND", 80, 1000),
+    broadcastUncertainSeconds: readPositiveInteger(env, "PARLEY_BROADCAST_UNCERTAIN_SECONDS", 300),
+    broadcastResponseWindowHours: readPositiveInteger(env, "PARLEY_BROADCAST_RESPONSE_WINDOW_HOURS", 72),
     sandboxWebhookUrl: readUrl(env, "PARLEY_SANDBOX_WEBHOOK_URL", ["http:", "https:"]),
     meta: {
       appId: env.META_APP_ID || undefined,

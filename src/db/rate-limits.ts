@@ -78,3 +78,39 @@ export async function consumeRateLimit(db: Database, windows: RateWindow[]): Pro
     throw err;
   }
 }
+
+/**
+ * Takes up to `wanted` of the hits left in the current one-second window of `key` (at most
+ * `limit` per window, shared with `consumeRateLimit` on the same key). Returns how many were
+ * granted (possibly 0) and the milliseconds until the next window starts.
+ */
+export async function reserveRateSlots(
+  db: Database,
+  key: string,
+  limit: number,
+  wanted: number,
+): Promise<{ granted: number; nextWindowMs: number }> {
+  return db.transaction(async (tx) => {
+    // The upsert locks the window's row until this transaction ends and returns its latest count.
+    const [window] = await tx.query<{ start: string; hits: number; next_ms: number; created: boolean }>(sql`
+      WITH now AS (SELECT clock_timestamp() AS at)
+      INSERT INTO rate_limit_counters (key, window_start, hits)
+      SELECT ${key}, to_timestamp(floor(extract(epoch FROM at))), 0 FROM now
+      ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_counters.hits
+      RETURNING window_start::text AS start, hits, (xmax = 0) AS created,
+        (1000 - mod((extract(epoch FROM clock_timestamp()) * 1000)::numeric, 1000))::float8 AS next_ms`);
+    const { start, hits, created } = window!;
+    const granted = Math.max(0, Math.min(wanted, limit - hits));
+    if (granted > 0) {
+      await tx.query(sql`
+        UPDATE rate_limit_counters SET hits = hits + ${granted}
+        WHERE key = ${key} AND window_start = ${start}::timestamptz`);
+    }
+    if (created) {
+      await tx.query(sql`
+        DELETE FROM rate_limit_counters
+        WHERE key = ${key} AND window_start < ${start}::timestamptz - interval '2 seconds'`);
+    }
+    return { granted, nextWindowMs: Math.max(1, Math.ceil(Number(window!.next_ms))) };
+  });
+}

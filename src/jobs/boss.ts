@@ -7,9 +7,16 @@ import type { Database, Queryable } from "../db/database.ts";
  * embedded, through its own small pool on a real server. Its tables live in schema `pgboss`.
  */
 export async function startJobQueue(db: Database, log: FastifyBaseLogger): Promise<PgBoss> {
+  // Expired and heartbeat-lost jobs (a killed process's) are found every 10 s, not every minute.
+  const maintenance = { superviseIntervalSeconds: 10, monitorIntervalSeconds: 10 };
   const boss = db.pglite
-    ? new PgBoss({ db: fromPglite(db.pglite), backend: "pglite" })
-    : new PgBoss({ connectionString: db.connectionString, max: 5, application_name: "parley-jobs" });
+    ? new PgBoss({ db: fromPglite(db.pglite), backend: "pglite", ...maintenance })
+    : new PgBoss({
+        connectionString: db.connectionString,
+        max: 5,
+        application_name: "parley-jobs",
+        ...maintenance,
+      });
   boss.on("error", (err) => log.error({ err }, "job queue error"));
   await boss.start();
   return boss;

@@ -20,6 +20,8 @@ export interface SendMessageInput {
   /** Same key on the same number → the first result, and nothing is sent twice. */
   idempotencyKey?: string;
   origin?: "cloud_api" | "inbox" | "broadcast";
+  /** The caller already took this send's slot of the number's rate limit (broadcasts pace themselves). */
+  rateReserved?: boolean;
 }
 
 export interface SendMessageResult {
@@ -31,6 +33,11 @@ export interface SendMessageResult {
   /** Parley's stored outbound message. */
   messageId?: string;
   wamid?: string;
+  /**
+   * Meta did not answer (timeout, dropped connection): it may have sent the message. The stored
+   * message stays `pending` until a status webhook says what happened.
+   */
+  outcomeUnknown?: boolean;
 }
 
 const SERVICE_WINDOW_MS = 24 * 60 * 60 * 1000;
@@ -61,14 +68,18 @@ function replay(row: MessageRow, to: string): SendMessageResult {
     const stored = row.error as { http_status?: number; error?: MetaError };
     return { status: stored.http_status ?? 400, body: { error: stored.error }, messageId: row.id };
   }
-  return fromError(
-    new MetaApiError(
-      metaError(
-        "invalidParameter",
-        "A request with this Idempotency-Key is still being processed; retry shortly",
+  return {
+    ...fromError(
+      new MetaApiError(
+        metaError(
+          "invalidParameter",
+          "A request with this Idempotency-Key is still being processed; retry shortly",
+        ),
       ),
     ),
-  );
+    messageId: row.id,
+    outcomeUnknown: true,
+  };
 }
 
 async function findByIdempotencyKey(ctx: AppContext, number: PhoneNumberRow, key: string) {
@@ -168,7 +179,7 @@ export async function sendMessage(ctx: AppContext, input: SendMessageInput): Pro
     } else {
       await checkServiceWindow(ctx, number, to);
     }
-    await checkRate(ctx, number);
+    if (!input.rateReserved) await checkRate(ctx, number);
 
     const content = (type === "contacts" ? { contacts: input.body.contacts } : input.body[type]) as Record<
       string,
@@ -202,6 +213,10 @@ export async function sendMessage(ctx: AppContext, input: SendMessageInput): Pro
           sentAt,
           origin: input.origin ?? "cloud_api",
           idempotencyKey: input.idempotencyKey ?? null,
+          bizOpaqueCallbackData:
+            typeof input.body.biz_opaque_callback_data === "string"
+              ? input.body.biz_opaque_callback_data
+              : null,
         });
         await recordMessageInSummary(tx, conversation.id, {
           wamid: null,
@@ -241,6 +256,9 @@ export async function sendMessage(ctx: AppContext, input: SendMessageInput): Pro
     } catch (err) {
       if (!(err instanceof GraphApiError)) throw err;
       const status = err.status || 502;
+      if (err.unanswered) {
+        return { status: 504, body: { error: err.error }, messageId: stored.id, outcomeUnknown: true };
+      }
       await ctx.db.query(sql`
         UPDATE messages SET status = 'failed', error = ${json({ http_status: status, error: err.error })},
           updated_at = clock_timestamp()

@@ -128,6 +128,9 @@ export async function postMessages(ctx: AppContext, phoneNumberId: string, body:
       recipient: checked.waId,
       category,
       ...(failure ? { failure: injectedStatusError(failure) } : {}),
+      ...(typeof body.biz_opaque_callback_data === "string"
+        ? { biz_opaque_callback_data: body.biz_opaque_callback_data }
+        : {}),
     });
   });
   return {

@@ -1,4 +1,5 @@
 import { INTERACTIVE_TYPES, MESSAGE_TYPES } from "../whatsapp/message-validation.ts";
+import { templateParameterMismatch } from "../whatsapp/template-parameters.ts";
 import { refuse } from "./errors.ts";
 
 // Structural checks of a `POST /{phone_number_id}/messages` body, with Meta's codes: what a
@@ -124,33 +125,18 @@ function checkInteractive(interactive: unknown): void {
   }
 }
 
-/** `{{1}}`, `{{name}}` placeholders in a template text. */
-function placeholders(text: unknown): number {
-  return typeof text === "string" ? new Set(text.match(/\{\{\s*[\w.]+\s*\}\}/g) ?? []).size : 0;
-}
-
 /**
  * Checks the parameters of a template send against the approved template: as many header and
  * body parameters as the template has placeholders (Meta's 132000 otherwise).
  */
 export function checkTemplateParameters(templateComponents: Body[], sent: Body[]): void {
-  for (const part of ["HEADER", "BODY"] as const) {
-    const component = templateComponents.find((c) => String(c.type).toUpperCase() === part);
-    const expected =
-      component && (part === "BODY" || String(component.format ?? "TEXT").toUpperCase() === "TEXT")
-        ? placeholders(component.text)
-        : component
-          ? 1
-          : 0;
-    const given = sent.find((c) => String(c.type).toLowerCase() === part.toLowerCase());
-    const count = Array.isArray(given?.parameters) ? given.parameters.length : 0;
-    if (count !== expected) {
-      refuse(
-        "templateParamCount",
-        "Number of parameters does not match the expected number of params",
-        `${part.toLowerCase()}: number of localizable_params (${count}) does not match the expected number of params (${expected})`,
-      );
-    }
+  const mismatch = templateParameterMismatch(templateComponents, sent);
+  if (mismatch) {
+    refuse(
+      "templateParamCount",
+      "Number of parameters does not match the expected number of params",
+      `${mismatch.part}: number of localizable_params (${mismatch.given}) does not match the expected number of params (${mismatch.expected})`,
+    );
   }
 }
 

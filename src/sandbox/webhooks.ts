@@ -28,6 +28,8 @@ export interface StatusJob {
   category: string;
   /** Set when an async failure was injected: the only status posted is `failed`. */
   failure?: StatusError;
+  /** Echoed on every status, as Meta echoes the send's `biz_opaque_callback_data`. */
+  biz_opaque_callback_data?: string;
 }
 
 /** The `metadata` and WABA under which Meta would report events of a number. */
@@ -94,7 +96,13 @@ const unixSeconds = () => String(Math.floor(Date.now() / 1000));
 
 /** One of Meta's `statuses[]` items. */
 export function statusObject(job: StatusJob, status: "sent" | "delivered" | "read" | "failed") {
-  const base = { id: job.wamid, status, timestamp: unixSeconds(), recipient_id: job.recipient };
+  const base = {
+    id: job.wamid,
+    status,
+    timestamp: unixSeconds(),
+    recipient_id: job.recipient,
+    ...(job.biz_opaque_callback_data ? { biz_opaque_callback_data: job.biz_opaque_callback_data } : {}),
+  };
   if (status === "failed") return { ...base, errors: [job.failure] };
   const service = job.category === "service";
   // One conversation per number, recipient and day, as Meta's 24-hour conversations behave.
@@ -127,6 +135,9 @@ export async function enqueueStatuses(ctx: AppContext, tx: Queryable, job: Statu
     retryDelay: 1,
     retryBackoff: true,
     retryDelayMax: 60,
+    // A worker killed mid-job leaves it active; it is retried after this (a repeated status is
+    // harmless: statuses only move forward).
+    expireInSeconds: 30,
   });
 }
 
@@ -166,7 +177,7 @@ export async function startSandboxWorker(ctx: AppContext): Promise<void> {
   await ctx.jobs.createQueue(SANDBOX_STATUS_QUEUE);
   await ctx.jobs.work<StatusJob>(
     SANDBOX_STATUS_QUEUE,
-    { pollingIntervalSeconds: 0.5, localConcurrency: 4 },
+    { pollingIntervalSeconds: 0.5, localConcurrency: 16 },
     async (jobs: Job<StatusJob>[]) => {
       for (const job of jobs) await runStatusJob(ctx, job.data);
     },

@@ -18,13 +18,19 @@ export class GraphApiError extends Error {
   readonly status: number;
   readonly error: MetaError;
   readonly retryAfterSeconds: number | undefined;
+  /**
+   * True when the request may have reached Meta without its answer reaching us (a timeout or a
+   * dropped connection): Meta may have acted on it.
+   */
+  readonly unanswered: boolean;
 
-  constructor(status: number, error: MetaError, retryAfterSeconds?: number) {
+  constructor(status: number, error: MetaError, retryAfterSeconds?: number, unanswered = false) {
     super(error.message);
     this.name = "GraphApiError";
     this.status = status;
     this.error = error;
     this.retryAfterSeconds = retryAfterSeconds;
+    this.unanswered = unanswered;
   }
 }
 
@@ -168,6 +174,8 @@ export class GraphClient {
               ? "The WhatsApp Cloud API did not answer in time"
               : "Could not reach the WhatsApp Cloud API",
           ),
+          undefined,
+          !refused,
         );
         this.#log.warn(
           {

@@ -2,6 +2,7 @@ import sql from "sql-template-tag";
 import type { AppContext } from "../context.ts";
 import type { Queryable } from "../db/database.ts";
 import { type ParleyEvent, publishEvents } from "../events/publish.ts";
+import { adoptWamid, recordBroadcastReply, recordBroadcastStatus } from "../modules/broadcasts/tracking.ts";
 import { presentContact } from "../modules/contacts/presenter.ts";
 import { findOrCreateContactByWaId } from "../modules/contacts/store.ts";
 import { presentConversation } from "../modules/conversations/presenter.ts";
@@ -148,6 +149,7 @@ async function ingestMessage(
     sentAt,
   });
   if (!row) return []; // a replay of a message we already hold
+  await recordBroadcastReply(tx, number.id, message.from, sentAt, ctx.config.broadcastResponseWindowHours);
   await recordMessageInSummary(tx, conversation.id, {
     wamid: message.id,
     type,
@@ -202,12 +204,18 @@ async function ingestStatus(
   status: Record<string, unknown> & { id?: string; status?: string },
 ): Promise<ParleyEvent[]> {
   if (!status.id || typeof status.status !== "string") return [];
-  const applied = await applyStatus(tx, number.id, status.id, status as typeof status & { status: string });
+  const known = status as typeof status & { id: string; status: string };
+  let applied = await applyStatus(tx, number.id, known.id, known);
+  if (!applied && (await adoptWamid(tx, number.id, known.id, known.biz_opaque_callback_data))) {
+    applied = await applyStatus(tx, number.id, known.id, known);
+  }
   if (!applied) {
-    await keepPendingStatus(tx, number.id, status.id, status);
+    await keepPendingStatus(tx, number.id, known.id, known);
     return [];
   }
-  return applied.changed ? [await statusEvent(ctx, tx, number, applied.message)] : [];
+  if (!applied.changed) return [];
+  await recordBroadcastStatus(tx, applied.message, known);
+  return [await statusEvent(ctx, tx, number, applied.message)];
 }
 
 /**
@@ -223,7 +231,10 @@ export async function applyPendingStatuses(
   const events: ParleyEvent[] = [];
   for (const status of await takePendingStatuses(tx, number.id, wamid)) {
     const applied = await applyStatus(tx, number.id, wamid, status);
-    if (applied?.changed) events.push(await statusEvent(ctx, tx, number, applied.message));
+    if (applied?.changed) {
+      await recordBroadcastStatus(tx, applied.message, status);
+      events.push(await statusEvent(ctx, tx, number, applied.message));
+    }
   }
   await publishEvents(tx, events);
 }

@@ -45,17 +45,19 @@ export interface NewMessage {
   processingStatus?: string;
   origin?: string;
   idempotencyKey?: string | null;
+  bizOpaqueCallbackData?: string | null;
 }
 
 /** Inserts a message; a replayed wamid on the same number inserts nothing (undefined). */
 export async function insertMessage(tx: Queryable, m: NewMessage): Promise<MessageRow | undefined> {
   const [row] = await tx.query<MessageRow>(sql`
     INSERT INTO messages (project_id, phone_number_ref, conversation_id, contact_id, wamid, direction, type,
-                          content, text, context, status, processing_status, origin, sent_at, idempotency_key)
+                          content, text, context, status, processing_status, origin, sent_at, idempotency_key,
+                          biz_opaque_callback_data)
     VALUES (${m.projectId}, ${m.phoneNumberRef}, ${m.conversationId}, ${m.contactId}, ${m.wamid}, ${m.direction},
             ${m.type}, ${json(m.content)}, ${m.text}, ${m.context === null ? null : json(m.context)}, ${m.status},
             ${m.processingStatus ?? "completed"}, ${m.origin ?? "cloud_api"}, ${m.sentAt}::timestamptz,
-            ${m.idempotencyKey ?? null})
+            ${m.idempotencyKey ?? null}, ${m.bizOpaqueCallbackData ?? null})
     ON CONFLICT (phone_number_ref, wamid) WHERE wamid IS NOT NULL DO NOTHING
     RETURNING *`);
   return row;
