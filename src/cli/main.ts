@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from "../config.ts";
 import { DataDirLockedError } from "../db/data-dir-lock.ts";
 import { createLogger } from "../logging.ts";
 import { openRuntime } from "../runtime.ts";
+import { addBroadcastCommands } from "./broadcasts.ts";
 
 function fail(message: string): never {
   process.stderr.write(`parley: ${message}\n`);
@@ -200,6 +201,7 @@ export function buildProgram(): Command {
       );
     });
 
+  addBroadcastCommands(program);
   return program;
 }
 
