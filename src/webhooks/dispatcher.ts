@@ -132,15 +132,18 @@ async function deliver(ctx: AppContext, d: DueDelivery): Promise<void> {
     return;
   }
   const reason = error ?? `HTTP ${status}`;
+  // A delivery of a webhook that is (now) paused is held for its resumption, even past the
+  // retry window: pausing must not lose what it was collecting.
+  const paused = (await recordFailure(ctx, d.webhook_id, reason)) && !d.test;
   const delay = retryDelaySeconds(ctx.config, attempts, d.age_seconds);
+  const failed = delay === undefined && !paused;
   await ctx.db.query(sql`
     UPDATE webhook_deliveries SET attempt_count = ${attempts}, response_status = ${status},
       last_error = ${reason}, last_attempt_at = clock_timestamp(), locked_until = NULL,
-      status = ${delay === undefined ? "failed" : "pending"},
-      failed_at = ${delay === undefined ? sql`clock_timestamp()` : sql`NULL`},
+      status = ${failed ? "failed" : "pending"},
+      failed_at = ${failed ? sql`clock_timestamp()` : sql`NULL`},
       next_attempt_at = clock_timestamp() + make_interval(secs => ${delay ?? 0})
     WHERE id = ${d.id}`);
-  await recordFailure(ctx, d.webhook_id, reason);
 }
 
 /**
@@ -165,10 +168,15 @@ async function recordSuccess(ctx: AppContext, webhookId: string, test: boolean):
 /**
  * Counts a failed attempt. When the streak reaches `webhookPauseAfterFailures` attempts and has
  * lasted `webhookPauseAfterHours`, the webhook is paused (`active: false`) with the reason.
+ * Resolves whether the webhook is paused by Parley after this attempt.
  */
-async function recordFailure(ctx: AppContext, webhookId: string, reason: string): Promise<void> {
+async function recordFailure(ctx: AppContext, webhookId: string, reason: string): Promise<boolean> {
   const { webhookPauseAfterFailures: failures, webhookPauseAfterHours: hours } = ctx.config;
-  const [row] = await ctx.db.query<{ paused_reason: string | null; paused_now: boolean }>(sql`
+  const [row] = await ctx.db.query<{
+    paused_reason: string | null;
+    paused_now: boolean;
+    inactive: boolean;
+  }>(sql`
     WITH streak AS (
       SELECT id, consecutive_failures + 1 AS n, COALESCE(failing_since, clock_timestamp()) AS since,
         active AND ${failures} > 0 AND consecutive_failures + 1 >= ${failures}
@@ -183,8 +191,9 @@ async function recordFailure(ctx: AppContext, webhookId: string, reason: string)
              to_char(s.since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || '; last: ' || ${reason.slice(0, 300)}
         ELSE w.paused_reason END
     FROM streak s WHERE w.id = s.id
-    RETURNING w.paused_reason, s.pause AS paused_now`);
+    RETURNING w.paused_reason, s.pause AS paused_now, NOT w.active AS inactive`);
   if (row?.paused_now) ctx.log.warn({ webhook_id: webhookId, reason: row.paused_reason }, "webhook paused");
+  return Boolean(row?.inactive && row.paused_reason !== null);
 }
 
 /** Makes a resumed webhook's held deliveries due at once and wakes the dispatchers. */

@@ -18,6 +18,8 @@ export interface WebhookSink {
   status: number;
   /** When set, decides the status per request instead of `status`. */
   decide?: (raw: string) => number;
+  /** Milliseconds the sink takes before it answers (default 0). */
+  delayMs: number;
   /** Resolves when `predicate` holds for the received webhooks (polls; fails after `timeoutMs`). */
   waitFor(predicate: (received: ReceivedWebhook[]) => boolean, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -26,7 +28,7 @@ export interface WebhookSink {
 /** A small local HTTP endpoint standing in for a webhook receiver, recording what it gets. */
 export async function startWebhookSink(): Promise<WebhookSink> {
   const received: ReceivedWebhook[] = [];
-  const sink = { status: 200 } as WebhookSink;
+  const sink = { status: 200, delayMs: 0 } as WebhookSink;
   const server = http.createServer((req, res) => {
     let raw = "";
     req.on("data", (chunk) => (raw += chunk));
@@ -39,8 +41,10 @@ export async function startWebhookSink(): Promise<WebhookSink> {
       }
       const answered = sink.decide ? sink.decide(raw) : sink.status;
       received.push({ headers: req.headers, raw, body, at: Date.now(), answered });
-      res.writeHead(answered, { "content-type": "application/json" });
-      res.end("{}");
+      setTimeout(() => {
+        res.writeHead(answered, { "content-type": "application/json" });
+        res.end("{}");
+      }, sink.delayMs);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
