@@ -7,6 +7,7 @@ import { signWebhookBody } from "../src/webhooks/dispatcher.ts";
 import { sandboxAppSecret, signMetaPayload } from "../src/whatsapp/webhook-signature.ts";
 import { startTestApp, type TestApp, type TestProject } from "./support/app.ts";
 import { insertSandboxNumber } from "./support/fixtures.ts";
+import { freePort } from "./support/process.ts";
 import { type ReceivedWebhook, startWebhookSink, type WebhookSink } from "./support/webhook-sink.ts";
 
 // Bodies of received webhooks are free-form JSON, checked field by field.
@@ -16,6 +17,16 @@ type Json = any;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 const eventOf = (r: ReceivedWebhook) => r.headers["x-webhook-event"];
+
+/** Polls `read` until `ok` holds (up to 30 s). */
+async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
+  for (let i = 0; i < 300; i++) {
+    const value = await read();
+    if (ok(value)) return value;
+    await sleep(100);
+  }
+  throw new Error("condition not met");
+}
 
 let t: TestApp;
 let a: TestProject;
@@ -179,6 +190,121 @@ describe("meta webhooks", () => {
   });
 });
 
+describe("delivery detail and redelivery (Parley extras)", () => {
+  const get = (p: TestProject, url: string) => t.api(p, { method: "GET", url: `/platform/v1${url}` });
+  const redeliver = (p: TestProject, id: string) =>
+    t.api(p, { method: "POST", url: `/platform/v1/webhook_deliveries/${id}/redeliver` });
+  async function deliveryOf(hookId: string, status: string): Promise<Json> {
+    for (let i = 0; i < 300; i++) {
+      const [d] = (await get(a, `/webhook_deliveries?webhook_id=${hookId}`)).json().data;
+      if (d?.status === status) return d;
+      await sleep(100);
+    }
+    throw new Error(`no ${status} delivery`);
+  }
+
+  it("shows what each attempt sent and got back, and redelivers with the same key", async () => {
+    const s = await sink();
+    s.reply = `busy ${"x".repeat(3000)}`;
+    s.decide = () => (s.received.length === 0 ? 503 : 200);
+    const hook = await createHook(a, number, { url: s.url, events: ["whatsapp.message.received"] });
+    await inbound(number, "15550409100", "detail please");
+    const delivered = await deliveryOf(hook.id, "delivered");
+    await s.waitFor((r) => r.length === 2);
+
+    const detail = (await get(a, `/webhook_deliveries/${delivered.id}`)).json().data;
+    const { request, attempts, idempotency_key, ...record } = detail;
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(record).filter(([k]) => k in delivered)),
+      delivered,
+      "the list's record, unchanged",
+    );
+    assert.equal(detail.next_attempt_at, null);
+    assert.equal(detail.redelivered_at, null);
+    assert.equal(detail.last_error, null);
+    assert.equal(idempotency_key, s.received[0]!.headers["x-idempotency-key"]);
+    assert.deepEqual(request, { body: s.received[0]!.raw, body_truncated: false });
+    assert.equal(attempts.length, 2);
+    const [first, second] = attempts;
+    assert.deepEqual(
+      [first.attempt, first.response.status, second.attempt, second.response.status],
+      [1, 503, 2, 200],
+    );
+    assert.equal(first.response.body.length, 2048, "the answer is cut at 2,048 bytes");
+    assert.ok(first.response.body.startsWith("busy xxx"));
+    assert.equal(first.error, null);
+    assert.equal(first.request.url, s.url);
+    assert.equal(first.request.headers["x-webhook-signature"], signWebhookBody("s3cret", request.body));
+    assert.equal(first.request.headers["x-idempotency-key"], idempotency_key);
+    assert.equal(first.request.headers["x-webhook-event"], "whatsapp.message.received");
+    assert.ok(first.duration_ms >= 0 && Date.parse(first.started_at) <= Date.parse(second.started_at));
+
+    const again = await redeliver(a, delivered.id);
+    assert.equal(again.statusCode, 202, again.body);
+    assert.equal(again.json().data.id, delivered.id);
+    await s.waitFor((r) => r.length === 3);
+    assert.equal(s.received[2]!.headers["x-idempotency-key"], idempotency_key, "the same key");
+    assert.equal(s.received[2]!.raw, request.body, "the same body");
+    await until(
+      async () => (await get(a, `/webhook_deliveries/${delivered.id}`)).json().data,
+      (d: Json) => d.status === "delivered" && d.attempts.length === 3,
+    );
+    const after = (await get(a, `/webhook_deliveries/${delivered.id}`)).json().data;
+    assert.ok(after.redelivered_at);
+    assert.equal(after.attempt_count, 3);
+  });
+
+  it("records attempts that got no answer and gives a failed delivery one more try", async () => {
+    const port = await freePort(); // nothing listens there
+    const hook = await createHook(a, number, {
+      url: `http://127.0.0.1:${port}/hook`,
+      events: ["whatsapp.message.received"],
+    });
+    await inbound(number, "15550409200", "nobody home");
+    const failed = await deliveryOf(hook.id, "failed");
+    const detail = (await get(a, `/webhook_deliveries/${failed.id}`)).json().data;
+    assert.equal(detail.attempts.length, failed.attempt_count);
+    for (const attempt of detail.attempts) {
+      assert.equal(attempt.response, null);
+      assert.ok(attempt.error);
+    }
+    assert.equal(detail.last_error, detail.attempts.at(-1).error);
+
+    const again = await redeliver(a, failed.id);
+    assert.equal(again.statusCode, 202, again.body);
+    assert.equal(again.json().data.status, "pending");
+    assert.equal(again.json().data.failed_at, null);
+    const refailed = await until(
+      async () => (await get(a, `/webhook_deliveries/${failed.id}`)).json().data,
+      (d: Json) => d.status === "failed",
+    );
+    assert.equal(refailed.attempts.length, failed.attempt_count + 1, "past the retry window: one attempt");
+  });
+
+  it("keeps deliveries inside their project and refuses a deleted webhook's", async () => {
+    const s = await sink();
+    const hook = await createHook(a, number, { url: s.url, events: ["whatsapp.message.received"] });
+    await inbound(number, "15550409300", "mine");
+    const delivered = await deliveryOf(hook.id, "delivered");
+    for (const url of [
+      `/webhook_deliveries/${delivered.id}`,
+      `/webhook_deliveries/${crypto.randomUUID()}`,
+      "/webhook_deliveries/nope",
+    ]) {
+      assert.equal((await get(b, url)).statusCode, 404, url);
+    }
+    assert.equal((await redeliver(b, delivered.id)).statusCode, 404);
+    const removed = await t.api(a, {
+      method: "DELETE",
+      url: `/platform/v1${numberHooks(number)}/${hook.id}`,
+    });
+    assert.equal(removed.statusCode, 204);
+    const refused = await redeliver(a, delivered.id);
+    assert.equal(refused.statusCode, 422);
+    assert.match(refused.json().error, /webhook was deleted/);
+  });
+});
+
 describe("per-conversation ordering", () => {
   it("holds a conversation's next delivery until the earlier one is delivered", async () => {
     const s = await sink();
@@ -225,9 +351,11 @@ describe("whatsapp.conversation.inactive", () => {
     });
     await inbound(number, "15550407300", "still there?");
     await sleep(1_000);
+    // Silence counts from the message's time, which Meta gives in whole seconds.
+    const latestAt = Math.floor(Date.now() / 1000) * 1000;
     const latest = await inbound(number, "15550407300", "hello?");
-    await short.waitFor((r) => r.length === 1, 10_000);
-    await long.waitFor((r) => r.length === 1, 10_000);
+    await short.waitFor((r) => r.length === 1);
+    await long.waitFor((r) => r.length === 1);
     const body = short.received[0]!.body as Json;
     assert.equal(eventOf(short.received[0]!), "whatsapp.conversation.inactive");
     assert.equal(body.since_message.whatsapp_message_id, latest.wamid);
@@ -236,13 +364,15 @@ describe("whatsapp.conversation.inactive", () => {
     assert.equal(body.phone_number_id, number.phone_number_id);
     assert.equal(body.conversation.phone_number, "15550407300");
     assert.deepEqual((long.received[0]!.body as Json).inactivity, { minutes: 4 });
-    assert.ok(long.received[0]!.at - short.received[0]!.at >= 1_000, "each webhook keeps its own timer");
+    // Each webhook keeps its own timer, counted from the latest message (1 minute = 1 s here).
+    assert.ok(short.received[0]!.at - latestAt >= 2_000, "not before 2 minutes of silence");
+    assert.ok(long.received[0]!.at - latestAt >= 4_000, "not before 4 minutes of silence");
 
     await sleep(2_500);
     assert.equal(short.received.length, 1, "one notice per silence");
     assert.equal(long.received.length, 1);
     const again = await inbound(number, "15550407300", "back again");
-    await short.waitFor((r) => r.length === 2, 10_000);
+    await short.waitFor((r) => r.length === 2);
     assert.equal((short.received[1]!.body as Json).since_message.whatsapp_message_id, again.wamid);
   });
 
@@ -272,7 +402,7 @@ describe("buffering", () => {
       url: s.url,
       events: ["whatsapp.message.received", "whatsapp.conversation.created"],
       buffer_enabled: true,
-      buffer_window_seconds: 1,
+      buffer_window_seconds: 3,
       max_buffer_size: 3,
     });
     assert.deepEqual(hook.buffer_events, ["whatsapp.message.received"]);
@@ -296,7 +426,7 @@ describe("buffering", () => {
     assert.equal(body.data[0].message.kapso.phone_number_id, number.phone_number_id);
     assert.equal(body.data[0].message.kapso.phone_number, "15550407400");
     assert.equal(body.batch_info.size, 2);
-    assert.equal(body.batch_info.window_ms, 1000);
+    assert.equal(body.batch_info.window_ms, 3000);
     assert.equal(body.batch_info.conversation_id, body.data[0].conversation.id);
     assert.ok(body.batch_info.last_sequence > body.batch_info.first_sequence);
     assert.equal(batch.headers["x-webhook-signature"], signWebhookBody("s3cret", batch.raw));
@@ -312,7 +442,7 @@ describe("buffering", () => {
       (full!.body as Json).data.map((d: Json) => d.message.text.body),
       ["batch b1", "batch b2", "batch b3"],
     );
-    assert.ok(rest!.at - sentAt[3]! >= 900, "the rest waits for the window after the last message");
+    assert.ok(rest!.at - sentAt[3]! >= 2_900, "the rest waits for the window after the last message");
     assert.deepEqual(
       (rest!.body as Json).data.map((d: Json) => d.message.text.body),
       ["batch b4"],
@@ -414,14 +544,6 @@ describe("automatic pausing", () => {
       from: "15550408000",
       message: { type: "text", text: { body: text } },
     });
-  async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
-    for (let i = 0; i < 150; i++) {
-      const value = await read();
-      if (ok(value)) return value;
-      await sleep(100);
-    }
-    throw new Error("condition not met");
-  }
 
   it("keeps retrying past the listed delays with backoff until the window ends", async () => {
     const s = await sink();

@@ -3,6 +3,7 @@ import sql from "sql-template-tag";
 import type { Config } from "../config.ts";
 import type { AppContext } from "../context.ts";
 import type { Queryable } from "../db/database.ts";
+import { json } from "../db/sql.ts";
 import { EVENTS_CHANNEL } from "../events/publish.ts";
 import { checkOutboundUrl } from "../security/outbound.ts";
 import { flushDueBuffers } from "./buffer.ts";
@@ -104,27 +105,62 @@ function headersFor(d: DueDelivery, body: string): Record<string, string> {
   return headers;
 }
 
+/** How much of a receiver's answer is kept with each attempt (for GET /webhook_deliveries/{id}). */
+export const RESPONSE_BODY_LIMIT = 2048;
+
+/** The first `RESPONSE_BODY_LIMIT` bytes of a response body as text; the rest is not read. */
+async function responseStart(response: Response): Promise<string> {
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < RESPONSE_BODY_LIMIT) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } catch {
+    // A body cut off or too slow: keep what arrived (the status decides the outcome).
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks).subarray(0, RESPONSE_BODY_LIMIT));
+}
+
 async function deliver(ctx: AppContext, d: DueDelivery): Promise<void> {
   const body = d.body ?? JSON.stringify(d.payload);
+  const headers = headersFor(d, body);
   let status: number | null = null;
+  let responseBody: string | null = null;
   let error: string | null = null;
+  const startedAt = new Date();
+  const start = performance.now();
   try {
     await checkOutboundUrl(d.url, ctx.config.outboundAllowlist);
     const response = await fetch(d.url, {
       method: "POST",
       redirect: "manual",
       signal: AbortSignal.timeout(TIMEOUT_MS),
-      headers: headersFor(d, body),
+      headers,
       body,
     });
     status = response.status;
-    await response.body?.cancel();
+    responseBody = await responseStart(response);
   } catch (err) {
     error = (err as Error).message;
   }
   const attempts = d.attempt_count + 1;
+  // The attempt's record is written by the same statement as the delivery's new state.
+  const attempt = sql`
+    WITH attempt AS (
+      INSERT INTO webhook_delivery_attempts (delivery_id, attempt, request_url, request_headers,
+        response_status, response_body, error, started_at, duration_ms)
+      VALUES (${d.id}, ${attempts}, ${d.url}, ${json(headers)}, ${status}, ${responseBody}, ${error},
+        ${startedAt.toISOString()}, ${performance.now() - start}))`;
   if (status !== null && status >= 200 && status < 300) {
-    await ctx.db.query(sql`
+    await ctx.db.query(sql`${attempt}
       UPDATE webhook_deliveries SET status = 'delivered', attempt_count = ${attempts}, response_status = ${status},
         delivered_at = clock_timestamp(), last_attempt_at = clock_timestamp(), locked_until = NULL, last_error = NULL
       WHERE id = ${d.id}`);
@@ -137,7 +173,7 @@ async function deliver(ctx: AppContext, d: DueDelivery): Promise<void> {
   const paused = (await recordFailure(ctx, d.webhook_id, reason)) && !d.test;
   const delay = retryDelaySeconds(ctx.config, attempts, d.age_seconds);
   const failed = delay === undefined && !paused;
-  await ctx.db.query(sql`
+  await ctx.db.query(sql`${attempt}
     UPDATE webhook_deliveries SET attempt_count = ${attempts}, response_status = ${status},
       last_error = ${reason}, last_attempt_at = clock_timestamp(), locked_until = NULL,
       status = ${failed ? "failed" : "pending"},

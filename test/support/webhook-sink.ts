@@ -20,6 +20,8 @@ export interface WebhookSink {
   decide?: (raw: string) => number;
   /** Milliseconds the sink takes before it answers (default 0). */
   delayMs: number;
+  /** The body the sink answers with (default `{}`). */
+  reply: string;
   /** Resolves when `predicate` holds for the received webhooks (polls; fails after `timeoutMs`). */
   waitFor(predicate: (received: ReceivedWebhook[]) => boolean, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -28,7 +30,7 @@ export interface WebhookSink {
 /** A small local HTTP endpoint standing in for a webhook receiver, recording what it gets. */
 export async function startWebhookSink(): Promise<WebhookSink> {
   const received: ReceivedWebhook[] = [];
-  const sink = { status: 200, delayMs: 0 } as WebhookSink;
+  const sink = { status: 200, delayMs: 0, reply: "{}" } as WebhookSink;
   const server = http.createServer((req, res) => {
     let raw = "";
     req.on("data", (chunk) => (raw += chunk));
@@ -43,7 +45,7 @@ export async function startWebhookSink(): Promise<WebhookSink> {
       received.push({ headers: req.headers, raw, body, at: Date.now(), answered });
       setTimeout(() => {
         res.writeHead(answered, { "content-type": "application/json" });
-        res.end("{}");
+        res.end(sink.reply);
       }, sink.delayMs);
     });
   });
@@ -51,7 +53,7 @@ export async function startWebhookSink(): Promise<WebhookSink> {
   return Object.assign(sink, {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks/whatsapp`,
     received,
-    async waitFor(predicate: (r: ReceivedWebhook[]) => boolean, timeoutMs = 15_000) {
+    async waitFor(predicate: (r: ReceivedWebhook[]) => boolean, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
       while (!predicate(received)) {
         if (Date.now() > deadline) throw new Error(`webhook sink: condition not met; got ${received.length}`);

@@ -6,12 +6,14 @@ import { CursorList, Envelope, errorResponses, OffsetList } from "../../http/sch
 import type { Server } from "../../http/types.ts";
 import {
   CreateWebhookBody,
+  DeliveryParams,
   ListDeliveriesQuery,
   ListWebhooksQuery,
   NumberParams,
   NumberWebhookParams,
   UpdateWebhookBody,
   WebhookDelivery,
+  WebhookDeliveryDetail,
   WebhookParams,
   WhatsappWebhook,
 } from "./schemas.ts";
@@ -185,5 +187,43 @@ export function webhookRoutes(app: Server, ctx: AppContext): void {
       },
     },
     async (request) => service.listDeliveries(ctx, request.auth.projectId, request.query),
+  );
+
+  app.get(
+    "/webhook_deliveries/:delivery_id",
+    {
+      schema: {
+        tags: ["Webhook Deliveries"],
+        operationId: "getWebhookDelivery",
+        summary: "Get a webhook delivery with its attempts (Parley extension)",
+        description:
+          "Not in Kapso's API: the delivery record plus the body it sends and, per attempt, the request URL and headers, the receiver's status and the first 2,048 bytes of its answer (or the error), and the timing.",
+        params: DeliveryParams,
+        response: { 200: Envelope(WebhookDeliveryDetail), ...errorResponses(404) },
+      },
+    },
+    async (request) =>
+      envelope(await service.getDelivery(ctx, request.auth.projectId, request.params.delivery_id)),
+  );
+
+  app.post(
+    "/webhook_deliveries/:delivery_id/redeliver",
+    {
+      schema: {
+        tags: ["Webhook Deliveries"],
+        operationId: "redeliverWebhookDelivery",
+        summary: "Queue a webhook delivery again (Parley extension)",
+        description:
+          "Not in Kapso's API: puts the delivery back in the queue, due at once, with the same body and X-Idempotency-Key; it then follows the usual retry rules.",
+        params: DeliveryParams,
+        response: { 202: Envelope(WebhookDelivery), ...errorResponses(404, 422) },
+      },
+    },
+    async (request, reply) =>
+      reply
+        .code(202)
+        .send(
+          envelope(await service.redeliverDelivery(ctx, request.auth.projectId, request.params.delivery_id)),
+        ),
   );
 }

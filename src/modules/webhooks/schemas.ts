@@ -102,6 +102,49 @@ export const WebhookDelivery = Type.Object({
   conversation_phone_number: Nullable(Type.String()),
 });
 
+export const DeliveryParams = Type.Object({ delivery_id: Uuid });
+
+const Attempt = Type.Object({
+  attempt: Type.Integer({ description: "1 for the first attempt" }),
+  started_at: Timestamp,
+  duration_ms: Type.Number({ description: "Until the receiver's answer (or the error)" }),
+  request: Type.Object({
+    url: Type.String(),
+    headers: Type.Record(Type.String(), Type.String(), {
+      description: "As sent, including X-Webhook-Signature and the webhook's custom headers",
+    }),
+  }),
+  response: Type.Union(
+    [
+      Type.Object({
+        status: Type.Integer(),
+        body: Type.String({ description: "The first 2,048 bytes of the receiver's answer" }),
+      }),
+      Type.Null(),
+    ],
+    { description: "Null when no answer came (refused address, timeout, connection error)" },
+  ),
+  error: Type.Union([Type.String(), Type.Null()], { description: "Why no answer came" }),
+});
+
+/** Parley's detail of one delivery (`GET /webhook_deliveries/{id}`, beyond Kapso). */
+export const WebhookDeliveryDetail = Type.Object({
+  ...WebhookDelivery.properties,
+  idempotency_key: Type.String({ description: "The X-Idempotency-Key of every attempt" }),
+  next_attempt_at: Type.Union([Timestamp, Type.Null()], {
+    description: "When a pending delivery is tried next",
+  }),
+  last_error: Nullable(Type.String()),
+  redelivered_at: Type.Union([Timestamp, Type.Null()], {
+    description: "When it was last queued again by hand",
+  }),
+  request: Type.Object({
+    body: Type.String({ description: "The body every attempt sends (the first 65,536 characters)" }),
+    body_truncated: Type.Boolean(),
+  }),
+  attempts: Type.Array(Attempt, { description: "Oldest first" }),
+});
+
 export const ListDeliveriesQuery = Type.Object({
   status: Type.Optional(Type.Enum(["pending", "delivered", "failed"])),
   event: Type.Optional(Type.String({ maxLength: 100 })),

@@ -356,6 +356,93 @@ export async function testWebhook(ctx: AppContext, scope: Scope, id: string, eve
 
 const PERIOD_HOURS = { "24h": 24, "7d": 168, "30d": 720 } as const;
 
+/** The `WebhookDelivery` record (Kapso's fields) of `webhook_deliveries d`. */
+const SELECT_DELIVERY = sql`
+  SELECT d.id, d.event, d.status, d.response_status, d.delivered_at, d.failed_at, d.last_attempt_at,
+         d.attempt_count, d.created_at, d.webhook_id, w.url AS webhook_url,
+         d.phone_number_ref AS whatsapp_config_id, pn.phone_number_id, ct.wa_id AS conversation_phone_number
+  FROM webhook_deliveries d
+  LEFT JOIN webhooks w ON w.id = d.webhook_id
+  LEFT JOIN phone_numbers pn ON pn.id = d.phone_number_ref
+  LEFT JOIN conversations v ON v.id = d.conversation_id
+  LEFT JOIN contacts ct ON ct.id = v.contact_id`;
+
+const REQUEST_BODY_LIMIT = 65_536;
+
+async function requireDelivery(ctx: AppContext, projectId: string, id: string) {
+  const [row] = await ctx.db.query<Static<typeof WebhookDelivery>>(sql`
+    ${SELECT_DELIVERY} WHERE d.project_id = ${projectId} AND d.id = ${id}`);
+  if (!row) throw notFound("Webhook delivery");
+  return row;
+}
+
+/**
+ * One delivery with what its attempts sent and got back (Parley's extra): the body every
+ * attempt carries, and per attempt the URL, headers, the receiver's status and the start of its
+ * answer (or the error), and the timing.
+ */
+export async function getDelivery(ctx: AppContext, projectId: string, id: string) {
+  const record = await requireDelivery(ctx, projectId, id);
+  const [extra] = await ctx.db.query<{
+    idempotency_key: string;
+    next_attempt_at: string | null;
+    last_error: string | null;
+    redelivered_at: string | null;
+    body: string | null;
+    payload: unknown;
+  }>(sql`
+    SELECT COALESCE(idempotency_key, id::text) AS idempotency_key,
+      CASE WHEN status = 'pending' THEN next_attempt_at END AS next_attempt_at,
+      last_error, redelivered_at, body, payload
+    FROM webhook_deliveries WHERE id = ${id}`);
+  const attempts = await ctx.db.query<{
+    attempt: number;
+    started_at: string;
+    duration_ms: number;
+    request_url: string;
+    request_headers: Record<string, string>;
+    response_status: number | null;
+    response_body: string | null;
+    error: string | null;
+  }>(sql`
+    SELECT attempt, started_at, duration_ms, request_url, request_headers, response_status, response_body, error
+    FROM webhook_delivery_attempts WHERE delivery_id = ${id} ORDER BY attempt, started_at`);
+  // What the dispatcher sends: the stored bytes, or the JSON of the payload.
+  const { body: raw, payload, ...rest } = extra!;
+  const body = raw ?? JSON.stringify(payload);
+  return {
+    ...record,
+    ...rest,
+    request: { body: body.slice(0, REQUEST_BODY_LIMIT), body_truncated: body.length > REQUEST_BODY_LIMIT },
+    attempts: attempts.map((a) => ({
+      attempt: a.attempt,
+      started_at: a.started_at,
+      duration_ms: Math.round(a.duration_ms * 100) / 100,
+      request: { url: a.request_url, headers: a.request_headers },
+      response:
+        a.response_status === null ? null : { status: a.response_status, body: a.response_body ?? "" },
+      error: a.error,
+    })),
+  };
+}
+
+/**
+ * Queues a delivery again (Parley's extra), whatever its status: it goes back to `pending`, due
+ * at once, with the same body and `X-Idempotency-Key`, and then follows the usual rules (held
+ * while its webhook is paused; retried on failure, one attempt when it is older than the retry
+ * window). A delivery being attempted right now is left to that attempt.
+ */
+export async function redeliverDelivery(ctx: AppContext, projectId: string, id: string) {
+  const record = await requireDelivery(ctx, projectId, id);
+  if (record.webhook_id === null) throw invalid("delivery_id", "its webhook was deleted");
+  await ctx.db.query(sql`
+    UPDATE webhook_deliveries SET status = 'pending', failed_at = NULL,
+      next_attempt_at = clock_timestamp(), redelivered_at = clock_timestamp()
+    WHERE id = ${id} AND (locked_until IS NULL OR locked_until < clock_timestamp())`);
+  await ctx.db.query(sql`SELECT pg_notify(${EVENTS_CHANNEL}, '{}')`);
+  return requireDelivery(ctx, projectId, id);
+}
+
 export async function listDeliveries(ctx: AppContext, projectId: string, q: ListDeliveriesFilters) {
   const params = { limit: q.limit ?? 20, before: q.before, after: q.after };
   const cursor = cursorQuery(params, { sql: sql`d.created_at`, name: "created_at", idSql: sql`d.id` });
@@ -369,15 +456,7 @@ export async function listDeliveries(ctx: AppContext, projectId: string, q: List
   if (q.event) c.push(sql`d.event = ${q.event}`);
   if (q.webhook_id) c.push(sql`d.webhook_id = ${q.webhook_id}`);
   const rows = await ctx.db.query<Static<typeof WebhookDelivery>>(sql`
-    SELECT d.id, d.event, d.status, d.response_status, d.delivered_at, d.failed_at, d.last_attempt_at,
-           d.attempt_count, d.created_at, d.webhook_id, w.url AS webhook_url,
-           d.phone_number_ref AS whatsapp_config_id, pn.phone_number_id, ct.wa_id AS conversation_phone_number
-    FROM webhook_deliveries d
-    LEFT JOIN webhooks w ON w.id = d.webhook_id
-    LEFT JOIN phone_numbers pn ON pn.id = d.phone_number_ref
-    LEFT JOIN conversations v ON v.id = d.conversation_id
-    LEFT JOIN contacts ct ON ct.id = v.contact_id
-    WHERE ${whereAll(c)} ${cursor.orderBy} ${cursor.limit}`);
+    ${SELECT_DELIVERY} WHERE ${whereAll(c)} ${cursor.orderBy} ${cursor.limit}`);
   return cursorPage(rows, params, cursor.direction, (r) => ({
     column: "created_at",
     value: r.created_at,
