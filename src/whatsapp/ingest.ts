@@ -4,7 +4,7 @@ import type { Queryable } from "../db/database.ts";
 import { type ParleyEvent, publishEvents } from "../events/publish.ts";
 import { adoptWamid, recordBroadcastReply, recordBroadcastStatus } from "../modules/broadcasts/tracking.ts";
 import { presentContact } from "../modules/contacts/presenter.ts";
-import { findOrCreateContactByWaId } from "../modules/contacts/store.ts";
+import { type ContactIdentity, findOrCreateContactByWaId } from "../modules/contacts/store.ts";
 import { presentConversation } from "../modules/conversations/presenter.ts";
 import {
   type ConversationRow,
@@ -23,11 +23,24 @@ import {
 } from "../modules/messages/store.ts";
 import type { PhoneNumberRow } from "../modules/phone-numbers/store.ts";
 import { startInactivityTimers } from "../webhooks/inactivity.ts";
+import { resolveInboundContact } from "./identity.ts";
+
+/**
+ * A person in Meta's `contacts[]`: the phone number (`wa_id`, withheld for some username
+ * users), the business-scoped user id (`user_id`, BSUID) and its parent across linked
+ * portfolios, and the profile.
+ */
+interface WebhookContact {
+  wa_id?: string;
+  user_id?: string;
+  parent_user_id?: string;
+  profile?: { name?: string; username?: string };
+}
 
 /** One `entry[].changes[].value` of a Meta webhook, as far as Parley reads it. */
 export interface WebhookValue {
   metadata?: { phone_number_id?: string };
-  contacts?: { wa_id?: string; profile?: { name?: string } }[];
+  contacts?: WebhookContact[];
   messages?: InboundMessage[];
   statuses?: (Record<string, unknown> & { id?: string; status?: string })[];
   user_preferences?: {
@@ -42,6 +55,9 @@ export interface WebhookValue {
 interface InboundMessage {
   id?: string;
   from?: string;
+  /** The sender's BSUID and parent BSUID (Meta sends them with or without `from`). */
+  from_user_id?: string;
+  from_parent_user_id?: string;
   timestamp?: string;
   type?: string;
   context?: Record<string, unknown>;
@@ -110,21 +126,58 @@ const conversationPayload = (conversation: ConversationRow) => ({
   phone_number_id: conversation.phone_number_id,
 });
 
+/** A string field of an untyped object, when it is a non-empty string. */
+const stringAt = (obj: unknown, key: string) => {
+  const value = obj && typeof obj === "object" ? (obj as Record<string, unknown>)[key] : undefined;
+  return typeof value === "string" && value !== "" ? value : undefined;
+};
+
+/**
+ * Who sent `message`: its own `from` / `from_user_id`, completed by the matching `contacts[]`
+ * entry. A `user_changed_user_id` system notice names the new BSUID in `system.user_id` and
+ * the one it replaces as the sender (or in its body, "… changed from <old> to <new>").
+ */
+function senderOf(message: InboundMessage, contacts: WebhookContact[]) {
+  const entry = contacts.find(
+    (c) =>
+      (message.from && c.wa_id === message.from) ||
+      (message.from_user_id && c.user_id === message.from_user_id),
+  );
+  const identity: ContactIdentity = {
+    waId: message.from ?? entry?.wa_id,
+    bsuid: message.from_user_id ?? entry?.user_id,
+    parentBsuid: message.from_parent_user_id ?? entry?.parent_user_id,
+    username: entry?.profile?.username,
+    profileName: entry?.profile?.name,
+  };
+  const system = message.type === "system" ? message.system : undefined;
+  const newBsuid = stringAt(system, "user_id");
+  if (stringAt(system, "type") !== "user_changed_user_id" || !newBsuid) return { identity };
+  const fromBody = /changed from (\S+) to /.exec(stringAt(system, "body") ?? "")?.[1];
+  const former = [message.from_user_id, fromBody].find((id) => id && id !== newBsuid);
+  return {
+    identity: {
+      ...identity,
+      bsuid: newBsuid,
+      parentBsuid: stringAt(system, "parent_user_id") ?? identity.parentBsuid,
+    },
+    formerBsuid: former,
+  };
+}
+
 async function ingestMessage(
   ctx: AppContext,
   tx: Queryable,
   number: PhoneNumberRow,
   message: InboundMessage,
-  profiles: Map<string, string | undefined>,
+  contacts: WebhookContact[],
 ): Promise<ParleyEvent[]> {
-  if (!message.from || !message.id) return [];
+  if (!message.id) return [];
+  const sender = senderOf(message, contacts);
+  const resolved = await resolveInboundContact(tx, number, sender.identity, sender.formerBsuid);
+  if (!resolved) return [];
+  const { contact, events } = resolved;
   const type = message.type ?? "unsupported";
-  const contact = await findOrCreateContactByWaId(
-    tx,
-    number.project_id,
-    message.from,
-    profiles.get(message.from),
-  );
   const { conversation, created } = await findOrOpenConversation(tx, {
     projectId: number.project_id,
     phoneNumberRef: number.id,
@@ -148,8 +201,9 @@ async function ingestMessage(
     processingStatus: "pending",
     sentAt,
   });
-  if (!row) return []; // a replay of a message we already hold
-  await recordBroadcastReply(tx, number.id, message.from, sentAt, ctx.config.broadcastResponseWindowHours);
+  if (!row) return events; // a replay of a message we already hold
+  if (contact.wa_id)
+    await recordBroadcastReply(tx, number.id, contact.wa_id, sentAt, ctx.config.broadcastResponseWindowHours);
   await recordMessageInSummary(tx, conversation.id, {
     wamid: message.id,
     type,
@@ -158,7 +212,6 @@ async function ingestMessage(
     direction: "inbound",
   });
   const current = (await findConversation(tx, number.project_id, conversation.id))!;
-  const events: ParleyEvent[] = [];
   const base = { projectId: number.project_id, phoneNumberRef: number.id, conversationId: conversation.id };
   if (created)
     events.push({ ...base, type: "whatsapp.conversation.created", payload: conversationPayload(current) });
@@ -301,13 +354,11 @@ export async function ingestValue(
   number: PhoneNumberRow,
   value: WebhookValue,
 ): Promise<void> {
-  const profiles = new Map(
-    (value.contacts ?? []).filter((c) => c.wa_id).map((c) => [c.wa_id!, c.profile?.name]),
-  );
+  const contacts = Array.isArray(value.contacts) ? value.contacts : [];
   const events: ParleyEvent[] = [];
   if (number.inbound_processing_enabled) {
     for (const message of value.messages ?? [])
-      events.push(...(await ingestMessage(ctx, tx, number, message, profiles)));
+      events.push(...(await ingestMessage(ctx, tx, number, message, contacts)));
   } else if (value.messages?.length) {
     ctx.log.debug(
       { phone_number_id: number.phone_number_id },

@@ -26,16 +26,17 @@ export interface ContactRow {
 }
 
 /**
- * The contact with WhatsApp id `waId` in the project, created when new. A newer profile name
- * from WhatsApp replaces the stored one; concurrent webhooks for a new person make one row.
+ * The contact with WhatsApp id `waId` in the project, created when new (`inserted`). A newer
+ * profile name from WhatsApp replaces the stored one; concurrent webhooks for a new person make
+ * one row.
  */
 export async function findOrCreateContactByWaId(
   tx: Queryable,
   projectId: string,
   waId: string,
   profileName?: string | null,
-): Promise<ContactRow> {
-  const [row] = await tx.query<ContactRow>(sql`
+): Promise<ContactRow & { inserted: boolean }> {
+  const [row] = await tx.query<ContactRow & { inserted: boolean }>(sql`
     INSERT INTO contacts (project_id, wa_id, profile_name)
     VALUES (${projectId}, ${waId}, ${profileName ?? null})
     ON CONFLICT (project_id, wa_id) WHERE wa_id IS NOT NULL DO UPDATE
@@ -43,6 +44,76 @@ export async function findOrCreateContactByWaId(
           updated_at = CASE WHEN EXCLUDED.profile_name IS DISTINCT FROM contacts.profile_name
                             AND EXCLUDED.profile_name IS NOT NULL
                        THEN clock_timestamp() ELSE contacts.updated_at END
+    RETURNING *, (xmax = 0) AS inserted`);
+  return row!;
+}
+
+/** The contact holding business-scoped user id `bsuid` in the project, locked for the transaction. */
+export async function lockContactByBsuid(
+  tx: Queryable,
+  projectId: string,
+  bsuid: string,
+): Promise<ContactRow | undefined> {
+  const [row] = await tx.query<ContactRow>(sql`
+    SELECT * FROM contacts WHERE project_id = ${projectId} AND business_scoped_user_id = ${bsuid} FOR UPDATE`);
+  return row;
+}
+
+/**
+ * The contact with BSUID `bsuid`, created when new (`inserted`): a person Meta identifies
+ * without a phone number (a username user). Concurrent webhooks for a new person make one row.
+ */
+export async function findOrCreateContactByBsuid(
+  tx: Queryable,
+  projectId: string,
+  bsuid: string,
+): Promise<ContactRow & { inserted: boolean }> {
+  const [row] = await tx.query<ContactRow & { inserted: boolean }>(sql`
+    INSERT INTO contacts (project_id, business_scoped_user_id) VALUES (${projectId}, ${bsuid})
+    ON CONFLICT (project_id, business_scoped_user_id) WHERE business_scoped_user_id IS NOT NULL
+      DO UPDATE SET business_scoped_user_id = EXCLUDED.business_scoped_user_id
+    RETURNING *, (xmax = 0) AS inserted`);
+  return row!;
+}
+
+/** What an inbound webhook says about who a contact is; absent fields are left as stored. */
+export interface ContactIdentity {
+  waId?: string;
+  bsuid?: string;
+  parentBsuid?: string;
+  username?: string;
+  profileName?: string;
+}
+
+/**
+ * Stores the identity Meta sent for a contact. A phone number is only filled in when the
+ * contact has none and no other contact of the project holds it (so a recycled number never
+ * breaks a webhook). `updated_at` moves only when something changed.
+ */
+export async function updateContactIdentity(
+  tx: Queryable,
+  contact: ContactRow,
+  identity: ContactIdentity,
+): Promise<ContactRow> {
+  const next = {
+    business_scoped_user_id: identity.bsuid ?? contact.business_scoped_user_id,
+    parent_business_scoped_user_id: identity.parentBsuid ?? contact.parent_business_scoped_user_id,
+    username: identity.username ?? contact.username,
+    profile_name: identity.profileName ?? contact.profile_name,
+  };
+  const fillWaId = contact.wa_id === null && identity.waId !== undefined;
+  const same = Object.entries(next).every(([k, v]) => contact[k as keyof typeof next] === v);
+  if (same && !fillWaId) return contact;
+  const [row] = await tx.query<ContactRow>(sql`
+    UPDATE contacts c SET
+      business_scoped_user_id = ${next.business_scoped_user_id},
+      parent_business_scoped_user_id = ${next.parent_business_scoped_user_id},
+      username = ${next.username}, profile_name = ${next.profile_name},
+      wa_id = CASE WHEN c.wa_id IS NULL AND NOT EXISTS (
+          SELECT 1 FROM contacts o WHERE o.project_id = c.project_id AND o.wa_id = ${identity.waId ?? null})
+        THEN ${identity.waId ?? null} ELSE c.wa_id END,
+      updated_at = clock_timestamp()
+    WHERE c.id = ${contact.id}
     RETURNING *`);
   return row!;
 }

@@ -13,6 +13,7 @@ export const WEBHOOK_EVENTS = [
   "whatsapp.conversation.created",
   "whatsapp.conversation.ended",
   "whatsapp.conversation.inactive",
+  "whatsapp.contact.identity_changed",
   "whatsapp.contact.marketing_preference_changed",
 ] as const;
 export const PROJECT_EVENTS = ["whatsapp.phone_number.created", "whatsapp.phone_number.deleted"];
