@@ -323,8 +323,8 @@ describe("per-conversation ordering", () => {
     s.decide = (raw) => (raw.includes("cap-one") ? 500 : 200);
     await createHook(a, number, { url: s.url, events: ["whatsapp.message.received"] });
     await inbound(number, "15550407200", "cap-one");
+    const queuedAt = Date.now(); // cap-two is written after this
     await inbound(number, "15550407200", "cap-two");
-    const queuedAt = Date.now();
     await s.waitFor((r) => r.some((x) => x.raw.includes("cap-two")));
     const second = s.received.find((x) => x.raw.includes("cap-two"))!;
     assert.ok(second.at - queuedAt >= 1_500, `waited ${second.at - queuedAt} ms for the earlier delivery`);
