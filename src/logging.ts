@@ -2,7 +2,8 @@ import pino, { type Logger } from "pino";
 import type { LogLevel } from "./config.ts";
 
 // Paths whose last segment is a bearer secret (embed and setup-link tokens).
-const SECRET_PATH = /^(\/(?:embed|setup)\/)([^/?#]+)/;
+// `/embed/api/…` and `/embed/assets/…` are the inbox's API and script, not tokens.
+const SECRET_PATH = /^(\/(?:embed|setup)\/)(?!(?:api|assets)(?:[/?#]|$))([^/?#]+)/;
 
 /** A request URL safe to log: secret path segments and secret-looking query values are masked. */
 export function redactUrl(url: string): string {

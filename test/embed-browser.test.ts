@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
+import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { type Browser, chromium } from "playwright-core";
+import { type Browser, chromium, type Locator, type Page, type WebSocketRoute } from "playwright-core";
 import type { PhoneNumberRow } from "../src/modules/phone-numbers/store.ts";
 import { simulateInbound } from "../src/sandbox/inbound.ts";
 import { graphTargetFor } from "../src/whatsapp/targets.ts";
@@ -57,6 +58,23 @@ async function embedToken(inbox_embed: Record<string, unknown>): Promise<string>
   return response.json().data.token;
 }
 
+/** Polls until `locator` matches exactly `n` elements (no fixed sleeps). */
+async function countIs(locator: Locator, n: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let count = await locator.count();
+  while (count !== n) {
+    if (Date.now() > deadline) throw new Error(`expected ${n} elements, found ${count}`);
+    await new Promise((r) => setTimeout(r, 50));
+    count = await locator.count();
+  }
+}
+
+/** Screenshots of the main states, kept as test artifacts (test-artifacts/, not committed). */
+async function save(page: Page, name: string): Promise<void> {
+  fs.mkdirSync("test-artifacts", { recursive: true });
+  await page.screenshot({ path: `test-artifacts/${name}.png` });
+}
+
 async function openHost(token: string, query = "") {
   const page = await browser.newPage();
   await page.goto(`${hostOrigin}/?src=${encodeURIComponent(`${t.baseUrl}/embed/${token}${query}`)}`);
@@ -97,6 +115,123 @@ describe("embedded inbox in Chromium", () => {
     assert.ok(reasons.includes("ready"), JSON.stringify(reasons));
     assert.ok(reasons.includes("conversation_selected"));
     await page.close();
+  });
+
+  it("shows its connection state and catches up on what it missed while disconnected", async () => {
+    const token = await embedToken({ scope_type: "project", allowed_origins: [hostOrigin] });
+    const page = await browser.newPage();
+    // Playwright stands between the page and Parley's WebSocket, so the test can cut the
+    // connection and refuse reconnections for as long as it needs.
+    let refuse = false;
+    const routes: WebSocketRoute[] = [];
+    await page.routeWebSocket(/\/embed\/api\/ws/, (ws) => {
+      if (refuse) return ws.close({ code: 1012, reason: "test: refused" });
+      ws.connectToServer();
+      routes.push(ws);
+    });
+    await simulateInbound(t.ctx, {
+      phoneNumberId: number.phone_number_id,
+      from: "15550604000",
+      profileName: "Carla",
+      message: { type: "text", text: { body: "buenas" } },
+    });
+    await page.goto(`${hostOrigin}/?src=${encodeURIComponent(`${t.baseUrl}/embed/${token}`)}`);
+    const frame = page.frameLocator("#inbox");
+    await frame.locator("#conversations li", { hasText: "Carla" }).click();
+    await frame.locator("#conn[data-state=live]").waitFor();
+
+    refuse = true;
+    for (const ws of routes) await ws.close({ code: 1012, reason: "test: cut" });
+    await frame.locator("#conn:not([data-state=live])").waitFor();
+    await save(page, "inbox-offline");
+    await simulateInbound(t.ctx, {
+      phoneNumberId: number.phone_number_id,
+      from: "15550604000",
+      profileName: "Carla",
+      message: { type: "text", text: { body: "mientras no estabas" } },
+    });
+    await simulateInbound(t.ctx, {
+      phoneNumberId: number.phone_number_id,
+      from: "15550603000",
+      profileName: "Nuevo",
+      message: { type: "text", text: { body: "soy nuevo" } },
+    });
+    assert.equal(await frame.locator(".msg", { hasText: "mientras no estabas" }).count(), 0, "not live");
+    refuse = false;
+    // Backoff is at most a few seconds after so short an outage.
+    await frame.locator("#conn[data-state=live]").waitFor({ timeout: 30_000 });
+    await frame.locator(".msg.inbound", { hasText: "mientras no estabas" }).waitFor({ timeout: 10_000 });
+    await frame.locator("#conversations li", { hasText: "Nuevo" }).waitFor({ timeout: 10_000 });
+    await save(page, "inbox-caught-up");
+    await page.close();
+  });
+
+  it("loads the list 30 at a time as it scrolls, and starts with the URL's unread and handoff filters", async () => {
+    const many = await insertSandboxNumber(t, a.projectId);
+    for (let i = 0; i < 65; i++) {
+      await simulateInbound(t.ctx, {
+        phoneNumberId: many.phone_number_id,
+        from: `1555080${String(i).padStart(4, "0")}`,
+        profileName: `Scroll ${i}`,
+        message: { type: "text", text: { body: `hola ${i}` } },
+      });
+    }
+    const token = await embedToken({
+      scope_type: "phone_number",
+      scope_id: many.phone_number_id,
+      allowed_origins: [hostOrigin],
+    });
+    const page = await openHost(token);
+    const frame = page.frameLocator("#inbox");
+    const items = frame.locator("#conversations li[data-id]");
+    await countIs(items, 30);
+    await items.nth(29).scrollIntoViewIfNeeded();
+    await countIs(items, 60);
+    await items.nth(59).scrollIntoViewIfNeeded();
+    await countIs(items, 65);
+    assert.equal(await frame.locator("#conversations li.more").count(), 0, "the end of the list");
+    await page.close();
+
+    // One conversation answered, one read: the URL's filters leave both out.
+    const [answered, read] = (
+      await t.request({
+        method: "GET",
+        url: "/embed/api/conversations?limit=2",
+        headers: { authorization: `Bearer ${token}` },
+      })
+    ).json().data;
+    const reply = await t.request({
+      method: "POST",
+      url: `/embed/api/conversations/${answered.id}/messages`,
+      headers: { authorization: `Bearer ${token}` },
+      payload: { text: "respondido" },
+    });
+    assert.equal(reply.statusCode, 201, reply.body);
+    await t.request({
+      method: "POST",
+      url: `/embed/api/conversations/${read.id}/read`,
+      headers: { authorization: `Bearer ${token}` },
+      payload: {},
+    });
+    const filtered = await openHost(token, "?unread=1&handoff=true");
+    const inner = filtered.frameLocator("#inbox");
+    await inner.locator("#conversations li[data-id]").first().waitFor();
+    assert.equal(await inner.locator("#unread").isChecked(), true);
+    assert.equal(await inner.locator("#handoff").isChecked(), true);
+    assert.equal(await inner.locator(`#conversations li[data-id="${answered.id}"]`).count(), 0);
+    assert.equal(await inner.locator(`#conversations li[data-id="${read.id}"]`).count(), 0);
+    const ready = (
+      (await filtered.evaluate("window.received")) as { payload: Record<string, unknown> }[]
+    ).find((m) => m.payload?.reason === "ready");
+    assert.deepEqual(ready?.payload.filters, {
+      status: "active",
+      search: "",
+      unread: true,
+      handoff: true,
+      phone_number_id: null,
+    });
+    await save(filtered, "inbox-filtered");
+    await filtered.close();
   });
 
   it("shows the photo a contact sent, loaded from its signed media URL", async () => {

@@ -180,3 +180,124 @@ describe("the embed API", () => {
     );
   });
 });
+
+describe("the embed list's paging and filters", () => {
+  let paged: PhoneNumberRow;
+  before(async () => {
+    paged = await insertSandboxNumber(t, a.projectId);
+    for (let i = 0; i < 65; i++) {
+      await simulateInbound(t.ctx, {
+        phoneNumberId: paged.phone_number_id,
+        from: `1555090${String(i).padStart(4, "0")}`,
+        profileName: `Paged ${i}`,
+        message: { type: "text", text: { body: `message ${i}` } },
+      });
+    }
+  });
+
+  it("pages through the conversations 30 at a time with cursors, newest activity first", async () => {
+    const e = await embed(a, { scope_type: "phone_number", scope_id: paged.phone_number_id });
+    const seen: string[] = [];
+    let after: string | null = null;
+    const sizes: number[] = [];
+    do {
+      const page: { data: { phone_number: string }[]; paging: { next: string | null } } = (
+        await api(e.token, `/conversations${after ? `?after=${encodeURIComponent(after)}` : ""}`)
+      ).json();
+      sizes.push(page.data.length);
+      seen.push(...page.data.map((c) => c.phone_number));
+      after = page.paging.next;
+    } while (after);
+    assert.deepEqual(sizes, [30, 30, 5]);
+    assert.equal(new Set(seen).size, 65, "no conversation twice");
+    assert.equal(seen[0], "15550900064", "the latest first");
+    assert.equal(seen[64], "15550900000");
+  });
+
+  it("filters unread conversations and those waiting for a reply (handoff)", async () => {
+    const e = await embed(a, { scope_type: "phone_number", scope_id: paged.phone_number_id });
+    const list = async (query: string) => {
+      const all: { id: string; phone_number: string }[] = [];
+      let after: string | null = null;
+      do {
+        const sep = query ? "&" : "";
+        const page: { data: { id: string; phone_number: string }[]; paging: { next: string | null } } = (
+          await api(
+            e.token,
+            `/conversations?${query}${after ? `${sep}after=${encodeURIComponent(after)}` : ""}`,
+          )
+        ).json();
+        all.push(...page.data);
+        after = page.paging.next;
+      } while (after);
+      return all;
+    };
+    const everything = await list("");
+    const [read, answered] = everything;
+    await api(e.token, `/conversations/${read!.id}/read`, { method: "POST", payload: {} });
+    const sent = await api(e.token, `/conversations/${answered!.id}/messages`, {
+      method: "POST",
+      payload: { text: "on it" },
+    });
+    assert.equal(sent.statusCode, 201, sent.body);
+    const unread = await list("unread=true");
+    assert.equal(unread.length, 64);
+    assert.ok(!unread.some((c) => c.id === read!.id), "a conversation the inbox opened is read");
+    const waiting = await list("handoff=true");
+    assert.equal(waiting.length, 64);
+    assert.ok(!waiting.some((c) => c.id === answered!.id), "an answered conversation waits no more");
+    assert.ok(
+      waiting.some((c) => c.id === read!.id),
+      "read is not answered",
+    );
+    const both = await list("unread=true&handoff=true");
+    assert.equal(both.length, 63);
+
+    // The contact writes again: unread and waiting again.
+    await simulateInbound(t.ctx, {
+      phoneNumberId: paged.phone_number_id,
+      from: answered!.phone_number,
+      message: { type: "text", text: { body: "thanks" } },
+    });
+    assert.ok((await list("handoff=true")).some((c) => c.id === answered!.id));
+    assert.equal((await api(e.token, "/conversations?unread=maybe")).statusCode, 422);
+  });
+
+  it("narrows to one number with phone_number_id, never past the embed's scope", async () => {
+    const project = await embed(a, { scope_type: "project" });
+    const only = (
+      await api(project.token, `/conversations?phone_number_id=${numberTwo.phone_number_id}`)
+    ).json();
+    assert.deepEqual(
+      only.data.map((c: { phone_number: string }) => c.phone_number),
+      ["15550502000"],
+    );
+    const byNumber = await embed(a, { scope_type: "phone_number", scope_id: paged.phone_number_id });
+    const other = (
+      await api(byNumber.token, `/conversations?phone_number_id=${numberTwo.phone_number_id}`)
+    ).json();
+    assert.deepEqual(other.data, []);
+  });
+
+  it("presets the page's filters from the URL", async () => {
+    const e = await embed(a, { scope_type: "project" });
+    const page = await t.request({
+      method: "GET",
+      url: `/embed/${e.token}?status=all&unread=1&handoff=true&search=Pa&whatsapp_config_id=${paged.id}`,
+    });
+    const boot = JSON.parse(
+      /<script type="application\/json" id="boot">(.*?)<\/script>/s.exec(page.body)![1]!,
+    );
+    assert.deepEqual(boot.filters, {
+      status: "all",
+      search: "Pa",
+      unread: true,
+      handoff: true,
+      phone_number_id: paged.phone_number_id,
+    });
+    const plain = await t.request({ method: "GET", url: `/embed/${e.token}?unread=0&phone_number_id=all` });
+    const plainBoot = JSON.parse(/id="boot">(.*?)<\/script>/s.exec(plain.body)![1]!);
+    assert.equal(plainBoot.filters.unread, false);
+    assert.equal(plainBoot.filters.phone_number_id, null);
+  });
+});

@@ -27,9 +27,15 @@ export function frameAncestors(embed: InboxEmbedRow): string {
   return embed.allowed_origins.length ? embed.allowed_origins.join(" ") : "*";
 }
 
+/** The token of an embed API request: `Authorization: Bearer <token>`, else `?token=`. */
+export function requestToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  return header?.startsWith("Bearer ") ? header.slice(7) : (request.query as { token?: string }).token;
+}
+
 /**
- * The embed API's authentication: `Authorization: Bearer <token>` (or `?token=` for the event
- * stream, which browsers open without headers), and — when the embed lists allowed origins — a
+ * The embed API's authentication: `Authorization: Bearer <token>` (or `?token=` for the
+ * WebSocket, which browsers open without headers), and — when the embed lists allowed origins — a
  * browser `Origin` among them, answered with CORS headers for that origin only.
  */
 export async function authenticateEmbedRequest(
@@ -37,9 +43,7 @@ export async function authenticateEmbedRequest(
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<InboxEmbedRow> {
-  const header = request.headers.authorization;
-  const token = header?.startsWith("Bearer ") ? header.slice(7) : (request.query as { token?: string }).token;
-  const embed = await lookupEmbed(ctx, token);
+  const embed = await lookupEmbed(ctx, requestToken(request));
   if (!embed) throw new HttpError(401, "Inbox embed token is invalid, revoked or expired");
   const origin = request.headers.origin;
   // The inbox page's own calls come from Parley's origin (PUBLIC_URL, or the host it was reached on).

@@ -1,76 +1,90 @@
+import websocket from "@fastify/websocket";
+import type { FastifyRequest } from "fastify";
 import sql from "sql-template-tag";
 import { Type } from "typebox";
 import type { AppContext } from "../context.ts";
-import { EVENTS_CHANNEL, type EventNotice } from "../events/publish.ts";
-import { HttpError, notFound } from "../http/errors.ts";
+import { announceToInboxes } from "../events/publish.ts";
+import { HttpError } from "../http/errors.ts";
 import { cursorPage, cursorQuery } from "../http/pagination.ts";
 import type { Server } from "../http/types.ts";
+import { isUuid } from "../lib/ids.ts";
 import { sendMessage } from "../messaging/send.ts";
-import { presentConversation } from "../modules/conversations/presenter.ts";
-import {
-  type ConversationFilters,
-  findConversation,
-  listConversations,
-} from "../modules/conversations/store.ts";
+import { listConversations } from "../modules/conversations/store.ts";
 import type { InboxEmbedRow } from "../modules/inbox-embeds/store.ts";
 import { messageMediaUrl } from "../modules/media/urls.ts";
 import { presentMessage } from "../modules/messages/presenter.ts";
 import type { MessageRow } from "../modules/messages/store.ts";
 import type { PhoneNumberRow } from "../modules/phone-numbers/store.ts";
-import { authenticateEmbedRequest, frameAncestors, lookupEmbed } from "./access.ts";
-import { embedPage, unauthorizedPage } from "./page.ts";
+import { authenticateEmbedRequest, frameAncestors, lookupEmbed, requestToken } from "./access.ts";
+import { InboxHub } from "./live.ts";
+import { clientScript, embedPage, unauthorizedPage } from "./page.ts";
+import { presentEmbedConversation } from "./present.ts";
+import { scopedConversation, scopeFilters } from "./scope.ts";
 
-/** The conversation filters an embed's scope imposes, whatever the iframe asks. */
-function scopeFilters(embed: InboxEmbedRow): ConversationFilters {
-  return {
-    ...(embed.scope_type === "customer" ? { customerId: embed.scope_id! } : {}),
-    ...(embed.scope_type === "phone_number" ? { phoneNumberId: embed.scope_id! } : {}),
-    ...(embed.assigned_user_id ? { assignedUserId: embed.assigned_user_id } : {}),
-  };
-}
+const Timestamp = Type.String({ format: "date-time" });
 
-/** A conversation the embed may see, or 404 (outside the scope is the same as not existing). */
-async function scopedConversation(ctx: AppContext, embed: InboxEmbedRow, id: string) {
-  if (!/^[0-9a-f-]{36}$/i.test(id)) throw notFound("Conversation");
-  const row = await findConversation(ctx.db, embed.project_id, id);
-  const scope = scopeFilters(embed);
-  if (!row) throw notFound("Conversation");
-  if (scope.phoneNumberId && row.phone_number_id !== scope.phoneNumberId) throw notFound("Conversation");
-  if (scope.customerId || scope.assignedUserId) {
-    const [match] = await ctx.db.query(sql`
-      SELECT 1 FROM conversations v JOIN phone_numbers pn ON pn.id = v.phone_number_ref
-      WHERE v.id = ${id}
-        AND (${scope.customerId ?? null}::uuid IS NULL OR pn.customer_id = ${scope.customerId ?? null}::uuid)
-        AND (${scope.assignedUserId ?? null}::uuid IS NULL OR EXISTS (
-          SELECT 1 FROM conversation_assignments a WHERE a.conversation_id = v.id AND a.active
-            AND a.user_id = ${scope.assignedUserId ?? null}::uuid))`);
-    if (!match) throw notFound("Conversation");
-  }
-  return row;
+/**
+ * The `phone_number_id` URL parameter (or its older name `whatsapp_config_id`): Meta's id of a
+ * number, or Parley's id of it; `all` or an unknown value filters nothing.
+ */
+async function numberFilter(ctx: AppContext, embed: InboxEmbedRow, value: string | undefined) {
+  if (!value || value === "all" || value.length > 64) return null;
+  const [row] = await ctx.db.query<{ phone_number_id: string }>(sql`
+    SELECT phone_number_id FROM phone_numbers
+    WHERE project_id = ${embed.project_id} AND deleted_at IS NULL
+      AND ${isUuid(value) ? sql`id = ${value}::uuid` : sql`phone_number_id = ${value}`}`);
+  return row?.phone_number_id ?? null;
 }
 
 /**
- * The embedded inbox: the page at `embed_url` and the JSON API and event stream it calls,
- * all authenticated by the embed token and confined to the embed's scope.
+ * The embedded inbox: the page at `embed_url` and the JSON API and WebSocket it calls, all
+ * authenticated by the embed token and confined to the embed's scope.
  */
 export function embedRoutes(app: Server, ctx: AppContext): void {
+  // Registered on the root so its upgrade handling and hooks see every route; only the inbox
+  // declares a WebSocket route. The page never sends anything, so frames stay small.
+  app.register(websocket, { options: { maxPayload: 4096 } });
+  const hub = new InboxHub(ctx);
+  app.addHook("onReady", () => hub.start());
+  app.addHook("preClose", () => hub.stop());
+  // The WebSocket handshake's embed, from its checks (preValidation) to the socket handler.
+  const handshakes = new WeakMap<FastifyRequest, { embed: InboxEmbedRow; token: string }>();
+
   app.get("/embed/:token", { schema: { hide: true } }, async (request, reply) => {
     const { token } = request.params as { token: string };
     const embed = await lookupEmbed(ctx, token);
     reply.header("Cache-Control", "no-store").header("Referrer-Policy", "no-referrer");
     if (!embed) return reply.code(401).type("text/html; charset=utf-8").send(unauthorizedPage());
     reply.header("Content-Security-Policy", `frame-ancestors ${frameAncestors(embed)}`);
-    const q = request.query as { mode?: string; status?: string; search?: string };
+    const q = request.query as Record<string, string | undefined>;
     const mode = q.mode === "light" || q.mode === "dark" || q.mode === "system" ? q.mode : embed.default_mode;
+    const flag = (value: string | undefined) => value === "1" || value === "true";
     return reply.type("text/html; charset=utf-8").send(
       embedPage({
         token,
         language: embed.language,
         mode,
-        status: q.status === "ended" || q.status === "all" ? q.status : "active",
-        search: q.search ?? "",
+        filters: {
+          status: q.status === "ended" || q.status === "all" ? q.status : "active",
+          search: q.search ?? "",
+          unread: flag(q.unread),
+          handoff: flag(q.handoff),
+          phone_number_id: await numberFilter(ctx, embed, q.phone_number_id ?? q.whatsapp_config_id),
+        },
+        conversationId: isUuid(q.conversation_id) ? q.conversation_id : null,
+        restrictHost: embed.allowed_origins.length > 0,
       }),
     );
+  });
+
+  app.get(clientScript.path, { schema: { hide: true } }, async (request, reply) => {
+    const gzip = /\bgzip\b/.test(request.headers["accept-encoding"] ?? "");
+    reply
+      .type("text/javascript; charset=utf-8")
+      .header("Cache-Control", "public, max-age=31536000, immutable")
+      .header("Vary", "Accept-Encoding");
+    if (gzip) reply.header("Content-Encoding", "gzip");
+    return reply.send(gzip ? clientScript.gzipped : clientScript.body);
   });
 
   app.register(
@@ -106,7 +120,11 @@ export function embedRoutes(app: Server, ctx: AppContext): void {
               status: Type.Optional(Type.Enum(["active", "ended", "all"])),
               search: Type.Optional(Type.String({ maxLength: 100 })),
               limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+              unread: Type.Optional(Type.Boolean()),
+              handoff: Type.Optional(Type.Boolean()),
+              phone_number_id: Type.Optional(Type.String({ maxLength: 64 })),
               after: Type.Optional(Type.String()),
+              updated_after: Type.Optional(Timestamp),
             }),
           },
         },
@@ -115,17 +133,31 @@ export function embedRoutes(app: Server, ctx: AppContext): void {
           const q = request.query as {
             status?: "active" | "ended" | "all";
             search?: string;
+            unread?: boolean;
+            handoff?: boolean;
+            phone_number_id?: string;
             limit?: number;
             after?: string;
+            updated_after?: string;
           };
           const params = { limit: q.limit ?? 30, after: q.after };
+          const scope = scopeFilters(embed);
+          // A number filter narrows the scope; another number than a number scope's is nothing.
+          const number = q.phone_number_id;
+          if (number && scope.phoneNumberId && number !== scope.phoneNumberId) {
+            return { data: [], paging: { cursors: {}, next: null, previous: null } };
+          }
           const { rows, direction } = await listConversations(
             ctx.db,
             embed.project_id,
             {
-              ...scopeFilters(embed),
+              ...scope,
+              ...(number ? { phoneNumberId: number } : {}),
               status: q.status === "all" ? undefined : (q.status ?? "active"),
               search: q.search,
+              unread: q.unread,
+              awaitingReply: q.handoff,
+              updatedAfter: q.updated_after,
             },
             params,
           );
@@ -135,33 +167,51 @@ export function embedRoutes(app: Server, ctx: AppContext): void {
             id: r.id,
           }));
           return {
-            data: page.data.map((r) => ({ ...presentConversation(r), unread_count: r.unread_count })),
+            data: page.data.map(presentEmbedConversation),
             paging: page.paging,
           };
         },
       );
 
-      api.get("/conversations/:id/messages", async (request, reply) => {
+      api.get("/conversations/:id", async (request, reply) => {
         const embed = await authenticateEmbedRequest(ctx, request, reply);
         const conversation = await scopedConversation(ctx, embed, (request.params as { id: string }).id);
-        const q = request.query as { after?: string };
-        const params = { limit: 50, after: q.after };
-        const cursor = cursorQuery(params, { sql: sql`sent_at`, name: "sent_at", idSql: sql`id` });
-        const rows = await ctx.db.query<MessageRow>(sql`
-          SELECT * FROM messages WHERE conversation_id = ${conversation.id} AND ${cursor.where} ${cursor.orderBy} ${cursor.limit}`);
-        const page = cursorPage(rows, params, cursor.direction, (r) => ({
-          column: "sent_at",
-          value: r.sent_at,
-          id: r.id,
-        }));
-        const mediaUrl = messageMediaUrl(ctx);
-        return { data: page.data.map((m) => presentMessage(m, mediaUrl)), paging: page.paging };
+        return { data: presentEmbedConversation(conversation) };
       });
+
+      api.get(
+        "/conversations/:id/messages",
+        { schema: { querystring: Type.Object({ after: Type.Optional(Type.String()) }) } },
+        async (request, reply) => {
+          const embed = await authenticateEmbedRequest(ctx, request, reply);
+          const conversation = await scopedConversation(ctx, embed, (request.params as { id: string }).id);
+          const q = request.query as { after?: string };
+          const params = { limit: 50, after: q.after };
+          const cursor = cursorQuery(params, { sql: sql`sent_at`, name: "sent_at", idSql: sql`id` });
+          const rows = await ctx.db.query<MessageRow>(sql`
+            SELECT * FROM messages WHERE conversation_id = ${conversation.id} AND ${cursor.where}
+            ${cursor.orderBy} ${cursor.limit}`);
+          const page = cursorPage(rows, params, cursor.direction, (r) => ({
+            column: "sent_at",
+            value: r.sent_at,
+            id: r.id,
+          }));
+          const mediaUrl = messageMediaUrl(ctx);
+          return { data: page.data.map((m) => presentMessage(m, mediaUrl)), paging: page.paging };
+        },
+      );
 
       api.post("/conversations/:id/read", async (request, reply) => {
         const embed = await authenticateEmbedRequest(ctx, request, reply);
         const conversation = await scopedConversation(ctx, embed, (request.params as { id: string }).id);
-        await ctx.db.query(sql`UPDATE conversations SET unread_count = 0 WHERE id = ${conversation.id}`);
+        await ctx.db.transaction(async (tx) => {
+          await tx.query(sql`UPDATE conversations SET unread_count = 0 WHERE id = ${conversation.id}`);
+          await announceToInboxes(tx, {
+            type: "inbox.conversation.read",
+            projectId: embed.project_id,
+            conversationId: conversation.id,
+          });
+        });
         return { data: { success: true } };
       });
 
@@ -195,37 +245,27 @@ export function embedRoutes(app: Server, ctx: AppContext): void {
         },
       );
 
-      // Live updates: Server-Sent Events fed by PostgreSQL LISTEN, so an event committed by any
-      // Parley process reaches every open inbox. Only events inside the embed's scope are sent.
-      api.get("/events", async (request, reply) => {
-        const embed = await authenticateEmbedRequest(ctx, request, reply);
-        reply.hijack();
-        const res = reply.raw;
-        res.writeHead(200, {
-          "content-type": "text/event-stream",
-          "cache-control": "no-store",
-          connection: "keep-alive",
-          ...(reply.getHeader("access-control-allow-origin")
-            ? { "access-control-allow-origin": String(reply.getHeader("access-control-allow-origin")) }
-            : {}),
-        });
-        res.write("retry: 2000\n\n");
-        const unlisten = await ctx.db.listen(EVENTS_CHANNEL, (payload) => {
-          const notice = JSON.parse(payload) as Partial<EventNotice>;
-          if (notice.project_id !== embed.project_id || !notice.conversation_id) return;
-          scopedConversation(ctx, embed, notice.conversation_id)
-            .then(() =>
-              res.write(
-                `event: update\ndata: ${JSON.stringify({ type: notice.type, conversation_id: notice.conversation_id })}\n\n`,
-              ),
-            )
-            .catch(() => undefined);
-        });
-        const keepAlive = setInterval(() => res.write(": ping\n\n"), 25_000);
-        request.raw.on("close", () => {
-          clearInterval(keepAlive);
-          void unlisten();
-        });
+      // Live updates. Browsers cannot set headers on a WebSocket, so the token comes as
+      // `?token=`; the token and Origin checks run before the upgrade and refuse with a plain
+      // 401 or 403. Pushes: `{type: "ready"}`, `{type: "event", event, conversation, message}`
+      // and `{type: "ping"}` every 25 s, each with the server's `at`.
+      api.route({
+        method: "GET",
+        url: "/ws",
+        schema: { hide: true },
+        preValidation: async (request, reply) => {
+          const embed = await authenticateEmbedRequest(ctx, request, reply);
+          handshakes.set(request, { embed, token: requestToken(request)! });
+        },
+        handler: async (_request, reply) =>
+          reply
+            .code(426)
+            .header("Upgrade", "websocket")
+            .send({ error: "This endpoint needs a WebSocket upgrade" }),
+        wsHandler: (socket, request) => {
+          const handshake = handshakes.get(request)!;
+          hub.add(socket, handshake.embed, handshake.token);
+        },
       });
     },
     { prefix: "/embed/api" },

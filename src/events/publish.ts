@@ -7,6 +7,13 @@ import { json } from "../db/sql.ts";
 export const EVENTS_CHANNEL = "parley_events";
 
 /**
+ * The NOTIFY channel for changes only open inboxes care about (no webhook event exists for
+ * them: a reopened conversation, a new assignment, a renamed contact, a message stored before
+ * Meta answered). Kept apart from `parley_events` so they do not wake the webhook dispatcher.
+ */
+export const INBOX_CHANNEL = "parley_inbox";
+
+/**
  * Something others must hear about, e.g. `whatsapp.message.received` with its v2 webhook
  * payload. Phone-number-scoped events carry the number; conversation events the conversation.
  */
@@ -77,6 +84,23 @@ export async function publishEvents(tx: Queryable, events: ParleyEvent[]): Promi
     await tx.query(sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify(notice)})`);
   }
   return notices;
+}
+
+/**
+ * Tells every open inbox (in any process) that a conversation changed, once the caller's
+ * transaction commits. `messageId` names the stored message the change is about, if any.
+ */
+export async function announceToInboxes(
+  tx: Queryable,
+  change: { type: string; projectId: string; conversationId: string; messageId?: string },
+): Promise<void> {
+  const notice = {
+    type: change.type,
+    project_id: change.projectId,
+    conversation_id: change.conversationId,
+    ...(change.messageId ? { message_id: change.messageId } : {}),
+  };
+  await tx.query(sql`SELECT pg_notify(${INBOX_CHANNEL}, ${JSON.stringify(notice)})`);
 }
 
 /**

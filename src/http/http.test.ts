@@ -133,6 +133,9 @@ describe("logging", () => {
   it("never logs embed or setup tokens from URLs", () => {
     assert.equal(redactUrl("/embed/inbox_abc123?mode=dark"), "/embed/[redacted]?mode=dark");
     assert.equal(redactUrl("/setup/tok_1/done"), "/setup/[redacted]/done");
+    // The inbox API keeps its path; its WebSocket's token query is masked.
+    assert.equal(redactUrl("/embed/api/ws?token=inbox_abc"), "/embed/api/ws?token=%5Bredacted%5D");
+    assert.equal(redactUrl("/embed/apis_token"), "/embed/[redacted]");
     assert.equal(redactUrl("/x?hub.verify_token=s3cret&a=1"), "/x?hub.verify_token=%5Bredacted%5D&a=1");
     assert.equal(redactUrl("/platform/v1/inbox_embeds?page=2"), "/platform/v1/inbox_embeds?page=2");
   });

@@ -2,6 +2,7 @@ import sql from "sql-template-tag";
 import type { AppContext } from "../context.ts";
 import { consumeRateLimit } from "../db/rate-limits.ts";
 import { json } from "../db/sql.ts";
+import { announceToInboxes } from "../events/publish.ts";
 import { findOrCreateContactByWaId } from "../modules/contacts/store.ts";
 import { findOrOpenConversation, recordMessageInSummary } from "../modules/conversations/store.ts";
 import { insertMessage, type MessageRow } from "../modules/messages/store.ts";
@@ -225,6 +226,13 @@ export async function sendMessage(ctx: AppContext, input: SendMessageInput): Pro
           sentAt,
           direction: "outbound",
         });
+        // Open inboxes show the message now, not only once Meta's first status arrives.
+        await announceToInboxes(tx, {
+          type: "inbox.message.stored",
+          projectId: number.project_id,
+          conversationId: conversation.id,
+          messageId: message!.id,
+        });
         return message!;
       })
       .catch(async (err: { code?: string }) => {
@@ -259,10 +267,18 @@ export async function sendMessage(ctx: AppContext, input: SendMessageInput): Pro
       if (err.unanswered) {
         return { status: 504, body: { error: err.error }, messageId: stored.id, outcomeUnknown: true };
       }
-      await ctx.db.query(sql`
-        UPDATE messages SET status = 'failed', error = ${json({ http_status: status, error: err.error })},
-          updated_at = clock_timestamp()
-        WHERE id = ${stored.id}`);
+      await ctx.db.transaction(async (tx) => {
+        await tx.query(sql`
+          UPDATE messages SET status = 'failed', error = ${json({ http_status: status, error: err.error })},
+            updated_at = clock_timestamp()
+          WHERE id = ${stored.id}`);
+        await announceToInboxes(tx, {
+          type: "inbox.message.failed",
+          projectId: number.project_id,
+          conversationId: stored.conversation_id,
+          messageId: stored.id,
+        });
+      });
       return { status, body: { error: err.error }, messageId: stored.id };
     }
   } catch (err) {

@@ -2,6 +2,7 @@ import sql from "sql-template-tag";
 import { type Static, Type } from "typebox";
 import type { AppContext } from "../../context.ts";
 import type { Queryable } from "../../db/database.ts";
+import { announceToInboxes } from "../../events/publish.ts";
 import { envelope } from "../../http/envelope.ts";
 import { HttpError, notFound } from "../../http/errors.ts";
 import { limitOffset, offsetPage, offsetParams, sendOffsetPage } from "../../http/pagination.ts";
@@ -119,6 +120,11 @@ export function assignmentRoutes(app: Server, ctx: AppContext): void {
           INSERT INTO conversation_assignments (project_id, conversation_id, user_id, notes)
           VALUES (${projectId}, ${id}, ${userId}, ${notes ?? null})
           RETURNING ${COLUMNS}`);
+        await announceToInboxes(ctx.db, {
+          type: "inbox.conversation.assigned",
+          projectId,
+          conversationId: id,
+        });
         return reply.code(201).send(envelope(row!));
       } catch (err) {
         if (isUniqueViolation(err)) throw alreadyActive();
@@ -174,6 +180,11 @@ export function assignmentRoutes(app: Server, ctx: AppContext): void {
           WHERE project_id = ${projectId} AND conversation_id = ${request.params.conversation_id} AND id = ${request.params.id}
           RETURNING ${COLUMNS}`);
         if (!row) throw notFound("Assignment");
+        await announceToInboxes(ctx.db, {
+          type: "inbox.conversation.assigned",
+          projectId,
+          conversationId: request.params.conversation_id,
+        });
         return envelope(row);
       } catch (err) {
         if (isUniqueViolation(err)) throw alreadyActive();

@@ -1,5 +1,5 @@
 import type { AppContext } from "../../context.ts";
-import { publishEvents } from "../../events/publish.ts";
+import { announceToInboxes, publishEvents } from "../../events/publish.ts";
 import { invalid, notFound } from "../../http/errors.ts";
 import { cursorPage } from "../../http/pagination.ts";
 import { findProjectMember } from "../users/store.ts";
@@ -82,6 +82,9 @@ export async function updateConversationStatus(
           },
         },
       ]);
+    } else if (result.changed) {
+      // Reopening has no webhook event; open inboxes still need to hear about it.
+      await announceToInboxes(tx, { type: "inbox.conversation.reopened", projectId, conversationId: id });
     }
     return presentConversation(row);
   });

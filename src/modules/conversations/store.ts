@@ -20,6 +20,8 @@ export interface ConversationRow {
   last_message_text: string | null;
   last_inbound_at: string | null;
   last_outbound_at: string | null;
+  /** The contact wrote last (set in recording order). */
+  awaiting_reply: boolean;
   created_at: string;
   updated_at: string;
   // joined
@@ -86,6 +88,7 @@ export async function recordMessageInSummary(
     UPDATE conversations SET
       messages_count = messages_count + 1,
       unread_count = unread_count + ${inbound ? 1 : 0},
+      awaiting_reply = ${inbound},
       last_message_id = ${m.wamid},
       last_message_type = ${m.type},
       last_message_text = ${m.text},
@@ -110,6 +113,12 @@ export interface ConversationFilters {
   createdBefore?: string;
   lastActiveAfter?: string;
   lastActiveBefore?: string;
+  /** With inbound messages the inbox has not opened yet (`unread_count > 0`). */
+  unread?: boolean;
+  /** Active, and the contact wrote last (waiting for a human reply). */
+  awaitingReply?: boolean;
+  /** Changed since (the embedded inbox catching up after a lost connection). */
+  updatedAfter?: string;
 }
 
 function conditions(projectId: string, f: ConversationFilters): Sql[] {
@@ -137,6 +146,11 @@ function conditions(projectId: string, f: ConversationFilters): Sql[] {
   if (f.createdBefore) c.push(sql`v.created_at < ${f.createdBefore}`);
   if (f.lastActiveAfter) c.push(sql`v.last_active_at > ${f.lastActiveAfter}`);
   if (f.lastActiveBefore) c.push(sql`v.last_active_at < ${f.lastActiveBefore}`);
+  if (f.unread) c.push(sql`v.unread_count > 0`);
+  if (f.awaitingReply) {
+    c.push(sql`v.status = 'active' AND v.awaiting_reply`);
+  }
+  if (f.updatedAfter) c.push(sql`v.updated_at > ${f.updatedAfter}`);
   return c;
 }
 

@@ -1,0 +1,439 @@
+// The embedded inbox's browser code: plain JavaScript, no build step, no dependencies. It reads
+// its bootstrap (token, language, mode, initial filters) from the page, calls the embed API
+// under /embed/api and listens to the inbox WebSocket for live changes.
+
+const boot = JSON.parse(document.getElementById("boot").textContent);
+const t = boot.strings;
+const $ = (id) => document.getElementById(id);
+const PAGE_SIZE = 30;
+/** A reconnecting page asks for changes this long before the last server time it saw, so a
+ * change committed by a transaction that started before that moment is not missed. */
+const CATCH_UP_MARGIN_MS = 30_000;
+/** The server pings every 25 s: this much silence means the connection is gone. */
+const SILENCE_MS = 60_000;
+
+async function api(path, init = {}) {
+  const response = await fetch(`/embed/api${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${boot.token}`, "content-type": "application/json", ...init.headers },
+  });
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error || String(response.status));
+  return body;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  Object.assign(e, attrs);
+  e.append(...children.filter((c) => c !== null && c !== undefined));
+  return e;
+}
+
+const theme =
+  boot.mode === "system"
+    ? matchMedia("(prefers-color-scheme: dark)").matches
+      ? "dark"
+      : "light"
+    : boot.mode;
+document.documentElement.dataset.theme = theme;
+document.documentElement.lang = boot.language;
+
+const state = {
+  filters: { ...boot.filters },
+  /** Loaded conversations, newest activity first. */
+  conversations: [],
+  /** Cursor of the next page of the list, null at its end. */
+  next: null,
+  loadingMore: false,
+  /** Bumped on every reload of the list, so an older page arriving late is dropped. */
+  listVersion: 0,
+  selected: boot.conversationId,
+  /** The selected conversation (it may lie outside the loaded part of the list). */
+  current: null,
+  /** Messages of the selected conversation, newest first. */
+  messages: [],
+  /** Last server time seen on the WebSocket: where catching up starts. */
+  since: null,
+};
+
+// ---- host integration -------------------------------------------------------------------
+
+/** Where state messages go: the framing page's origin when the embed restricts origins. */
+function hostOrigin() {
+  if (!boot.restrictHost) return "*";
+  if (location.ancestorOrigins?.length) return location.ancestorOrigins[0];
+  try {
+    return document.referrer ? new URL(document.referrer).origin : null;
+  } catch {
+    return null;
+  }
+}
+
+function post(reason) {
+  if (window.parent === window) return;
+  const target = hostOrigin();
+  if (!target) return;
+  window.parent.postMessage(
+    {
+      source: "kapso-inbox",
+      version: 1,
+      type: "inbox.state",
+      payload: {
+        reason,
+        selectedConversation: state.current,
+        visibleConversationIds: state.conversations.map((c) => c.id),
+        hasUnreadConversations: state.conversations.some((c) => c.unread_count > 0),
+        filters: { ...state.filters },
+        resources: {},
+      },
+    },
+    target,
+  );
+}
+
+// ---- conversation list --------------------------------------------------------------------
+
+/** The server's filters, applied to a conversation that changed live. */
+function matches(c) {
+  const f = state.filters;
+  if (f.status !== "all" && c.status !== f.status) return false;
+  if (f.unread && !(c.unread_count > 0)) return false;
+  if (f.handoff && !(c.status === "active" && c.awaiting_reply)) return false;
+  if (f.phone_number_id && c.phone_number_id !== f.phone_number_id) return false;
+  if (f.search) {
+    const q = f.search.toLowerCase();
+    const name = (c.kapso.contact_name || "").toLowerCase();
+    if (!name.includes(q) && !(c.phone_number || "").includes(q)) return false;
+  }
+  return true;
+}
+
+/** Newest activity first, as the server orders (timestamps share one format, so strings compare). */
+const newer = (a, b) =>
+  a.last_active_at === b.last_active_at ? a.id > b.id : a.last_active_at > b.last_active_at;
+
+function upsertConversation(c) {
+  const list = state.conversations.filter((x) => x.id !== c.id);
+  if (matches(c)) {
+    const at = list.findIndex((x) => newer(c, x));
+    // Older than everything loaded while more pages exist: it arrives with its page.
+    if (at === -1 && state.next === null) list.push(c);
+    else if (at !== -1) list.splice(at, 0, c);
+  }
+  state.conversations = list;
+}
+
+function listQuery() {
+  const f = state.filters;
+  const q = new URLSearchParams({ status: f.status, limit: String(PAGE_SIZE) });
+  if (f.search) q.set("search", f.search);
+  if (f.unread) q.set("unread", "true");
+  if (f.handoff) q.set("handoff", "true");
+  if (f.phone_number_id) q.set("phone_number_id", f.phone_number_id);
+  return q;
+}
+
+function renderList() {
+  const ul = $("conversations");
+  ul.replaceChildren();
+  if (!state.conversations.length && state.next === null) {
+    ul.append(el("li", { className: "note", textContent: t.empty }));
+  }
+  for (const c of state.conversations) {
+    const name = el("div", { className: "name", textContent: c.kapso.contact_name || c.phone_number || "" });
+    if (c.unread_count > 0)
+      name.append(el("span", { className: "badge", textContent: String(c.unread_count) }));
+    const li = el(
+      "li",
+      { className: c.id === state.selected ? "selected" : "", onclick: () => select(c.id) },
+      name,
+      el("div", { className: "preview", textContent: c.kapso.last_message_text || "" }),
+    );
+    li.dataset.id = c.id;
+    ul.append(li);
+  }
+  if (state.next !== null) {
+    const more = el("li", { className: "more note", textContent: t.loading });
+    ul.append(more);
+    moreObserver.observe(more);
+  }
+}
+
+async function loadList() {
+  const version = ++state.listVersion;
+  const page = await api(`/conversations?${listQuery()}`);
+  if (version !== state.listVersion) return;
+  state.conversations = page.data;
+  state.next = page.paging.next;
+  renderList();
+}
+
+/** Infinite scroll: the next 30 once the end of the list comes into view. */
+async function loadMore() {
+  if (state.loadingMore || state.next === null) return;
+  state.loadingMore = true;
+  const version = state.listVersion;
+  try {
+    const q = listQuery();
+    q.set("after", state.next);
+    const page = await api(`/conversations?${q}`);
+    if (version !== state.listVersion) return;
+    const known = new Set(state.conversations.map((c) => c.id));
+    state.conversations.push(...page.data.filter((c) => !known.has(c.id)));
+    state.next = page.paging.next;
+    renderList();
+    post("conversation_updated");
+  } finally {
+    state.loadingMore = false;
+  }
+}
+
+const moreObserver = new IntersectionObserver(
+  (entries) => {
+    if (entries.some((e) => e.isIntersecting)) loadMore();
+  },
+  { root: $("conversations"), rootMargin: "200px" },
+);
+
+// ---- thread -------------------------------------------------------------------------------
+
+function renderMedia(m) {
+  const src = m.kapso.media_url;
+  if (m.type === "image" || m.type === "sticker") {
+    return el("img", { className: "media", src, alt: m.type, loading: "lazy" });
+  }
+  if (m.type === "video")
+    return el("video", { className: "media", src, controls: true, preload: "metadata" });
+  if (m.type === "audio") return el("audio", { src, controls: true, preload: "none" });
+  return el("a", {
+    href: src,
+    target: "_blank",
+    rel: "noopener",
+    textContent: m[m.type]?.filename || m.kapso.content || `[${m.type}]`,
+  });
+}
+
+const TICKS = { pending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "!" };
+
+function failure(m) {
+  const e = m.kapso.error?.error || m.kapso.error;
+  return e?.message ? el("span", { className: "error", textContent: e.message }) : null;
+}
+
+function renderThread() {
+  const box = $("messages");
+  box.replaceChildren();
+  const c = state.current;
+  if (!c) {
+    box.append(el("div", { className: "note", textContent: t.pick }));
+    $("composer").hidden = true;
+    return;
+  }
+  for (const m of [...state.messages].reverse()) {
+    const div = el("div", { className: `msg ${m.kapso.direction}` });
+    const media = m.kapso.media_url ? renderMedia(m) : null;
+    if (media) div.append(media);
+    const caption = m[m.type]?.caption;
+    if (!media || caption)
+      div.append(el("span", { textContent: media ? caption : m.kapso.content || `[${m.type}]` }));
+    div.dataset.id = m.id;
+    if (m.kapso.direction === "outbound") {
+      div.append(
+        el("span", { className: `ticks ${m.kapso.status}`, textContent: TICKS[m.kapso.status] || "" }),
+        failure(m),
+      );
+    }
+    box.append(div);
+  }
+  box.scrollTop = box.scrollHeight;
+  $("composer").hidden = c?.status !== "active";
+}
+
+async function loadThread() {
+  if (!state.selected) return renderThread();
+  const id = state.selected;
+  const page = await api(`/conversations/${id}/messages`);
+  if (id !== state.selected) return;
+  state.messages = page.data;
+  renderThread();
+}
+
+/** A message pushed live for the open thread. */
+function upsertMessage(m) {
+  const at = state.messages.findIndex((x) => x.id === m.id);
+  if (at !== -1) {
+    state.messages[at] = m;
+  } else if (m.kapso.direction === "outbound") {
+    // An outbound message changes id when Meta names it (our id → wamid): read the thread again.
+    return loadThread();
+  } else {
+    state.messages.unshift(m);
+    state.messages.sort((a, b) => Number(b.timestamp) - Number(a.timestamp));
+  }
+  renderThread();
+}
+
+async function markRead(id) {
+  await api(`/conversations/${id}/read`, { method: "POST", body: "{}" });
+  for (const c of [state.current, state.conversations.find((x) => x.id === id)]) if (c) c.unread_count = 0;
+  renderList();
+  post("read_state_changed");
+}
+
+async function select(id) {
+  state.selected = id;
+  state.messages = [];
+  state.current = state.conversations.find((c) => c.id === id) || (await api(`/conversations/${id}`)).data;
+  renderList();
+  await loadThread();
+  post("conversation_selected");
+  await markRead(id);
+}
+
+// ---- live updates -------------------------------------------------------------------------
+
+function setConnection(status) {
+  $("dot").className = status === "live" ? "on" : status === "connecting" ? "wait" : "";
+  $("conn-text").textContent = t[status];
+  $("conn").dataset.state = status;
+}
+
+async function onEvent(push) {
+  const c = push.conversation;
+  upsertConversation(c);
+  renderList();
+  if (c.id === state.selected) {
+    state.current = c;
+    if (push.message) await upsertMessage(push.message);
+    else renderThread();
+    // The open conversation is being read: what arrives in it is not unread.
+    if (c.unread_count > 0 && document.visibilityState === "visible") await markRead(c.id);
+  }
+  post("conversation_updated");
+}
+
+/** After a reconnect: what changed while the page was not listening. */
+async function catchUp(since) {
+  const from = new Date(Date.parse(since) - CATCH_UP_MARGIN_MS).toISOString();
+  const changed = await api(`/conversations?status=all&limit=100&updated_after=${encodeURIComponent(from)}`);
+  if (changed.paging.next) {
+    await loadList();
+  } else {
+    for (const c of changed.data) {
+      upsertConversation(c);
+      if (c.id === state.selected) state.current = c;
+    }
+    renderList();
+  }
+  await loadThread();
+  if (state.current?.unread_count > 0) await markRead(state.current.id);
+  post("conversation_updated");
+}
+
+let attempt = 0;
+function connect() {
+  setConnection("connecting");
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const socket = new WebSocket(
+    `${scheme}//${location.host}/embed/api/ws?token=${encodeURIComponent(boot.token)}`,
+  );
+  let silence;
+  const listen = () => {
+    clearTimeout(silence);
+    silence = setTimeout(() => socket.close(), SILENCE_MS);
+  };
+  socket.onmessage = async (e) => {
+    listen();
+    const push = JSON.parse(e.data);
+    const previous = state.since;
+    state.since = push.at;
+    if (push.type === "ready") {
+      attempt = 0;
+      setConnection("live");
+      if (previous) await catchUp(previous);
+    } else if (push.type === "event") {
+      await onEvent(push);
+    }
+  };
+  socket.onclose = (e) => {
+    clearTimeout(silence);
+    if (e.code === 4401) {
+      setConnection("revoked");
+      return;
+    }
+    setConnection("offline");
+    // Exponential backoff with jitter: 1 s, 2 s, 4 s … up to 30 s.
+    const delay = Math.min(30_000, 1000 * 2 ** attempt) * (0.5 + Math.random() / 2);
+    attempt += 1;
+    setTimeout(connect, delay);
+  };
+}
+
+// ---- filters and composer ----------------------------------------------------------------
+
+$("search").placeholder = t.search;
+$("search").value = state.filters.search;
+for (const s of ["active", "ended", "all"]) {
+  $("status").append(el("option", { value: s, textContent: t[s], selected: s === state.filters.status }));
+}
+$("unread-label").textContent = t.unread;
+$("handoff-label").textContent = t.handoff;
+$("unread").checked = state.filters.unread;
+$("handoff").checked = state.filters.handoff;
+
+async function filtersChanged() {
+  await loadList();
+  post("filters_changed");
+}
+$("status").onchange = (e) => {
+  state.filters.status = e.target.value;
+  filtersChanged();
+};
+$("search").oninput = (e) => {
+  state.filters.search = e.target.value;
+  filtersChanged();
+};
+$("unread").onchange = (e) => {
+  state.filters.unread = e.target.checked;
+  filtersChanged();
+};
+$("handoff").onchange = (e) => {
+  state.filters.handoff = e.target.checked;
+  filtersChanged();
+};
+
+$("text").placeholder = t.placeholder;
+$("send").textContent = t.send;
+$("composer").onsubmit = async (e) => {
+  e.preventDefault();
+  const text = $("text").value.trim();
+  if (!text || !state.selected) return;
+  $("text").value = "";
+  try {
+    await api(`/conversations/${state.selected}/messages`, {
+      method: "POST",
+      body: JSON.stringify({ text }),
+    });
+  } catch (err) {
+    $("messages").append(el("div", { className: "note", textContent: err.message }));
+  }
+  await loadThread();
+};
+
+async function start() {
+  setConnection("connecting");
+  await loadList();
+  if (state.selected) {
+    await select(state.selected).catch(() => {
+      state.selected = null;
+      state.current = null;
+      renderList();
+      renderThread();
+    });
+  } else {
+    renderThread();
+  }
+  post("ready");
+  connect();
+}
+start();
