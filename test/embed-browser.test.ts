@@ -234,6 +234,44 @@ describe("embedded inbox in Chromium", () => {
     await filtered.close();
   });
 
+  it("renames the contact in the details panel, ends and reopens, and follows renames made elsewhere", async () => {
+    await simulateInbound(t.ctx, {
+      phoneNumberId: number.phone_number_id,
+      from: "15550605000",
+      profileName: "Pedro",
+      message: { type: "text", text: { body: "hola, soy Pedro" } },
+    });
+    const token = await embedToken({ scope_type: "project", allowed_origins: [hostOrigin] });
+    const page = await openHost(token);
+    const frame = page.frameLocator("#inbox");
+    await frame.locator("#conversations li", { hasText: "Pedro" }).click();
+    await frame.locator("#profile", { hasText: "Pedro" }).waitFor();
+    await frame.locator("#phone", { hasText: "+15550605000" }).waitFor();
+    await frame.locator("#display-name").fill("Pedro (cliente VIP)");
+    await frame.locator("#save-name").click();
+    await frame.locator("#conversations li.selected", { hasText: "Pedro (cliente VIP)" }).waitFor();
+    await save(page, "inbox-details");
+
+    await frame.locator("#toggle-status", { hasText: "End conversation" }).click();
+    await frame.locator("#ended:not([hidden])").waitFor();
+    assert.equal(await frame.locator("#composer").isHidden(), true, "no composer on an ended conversation");
+    await frame.locator("#toggle-status", { hasText: "Reopen conversation" }).click();
+    await frame.locator("#composer:not([hidden])").waitFor();
+
+    // A rename through the Platform API reaches the open page live.
+    const renamed = await t.api(a, {
+      method: "PATCH",
+      url: "/platform/v1/whatsapp/contacts/15550605000",
+      payload: { contact: { display_name: "Pedro Gómez" } },
+    });
+    assert.equal(renamed.statusCode, 200, renamed.body);
+    await frame
+      .locator("#conversations li.selected", { hasText: "Pedro Gómez" })
+      .waitFor({ timeout: 10_000 });
+    assert.equal(await frame.locator("#display-name").inputValue(), "Pedro Gómez");
+    await page.close();
+  });
+
   it("shows the photo a contact sent, loaded from its signed media URL", async () => {
     t.ctx.config.publicUrl = t.baseUrl;
     const form = new FormData();

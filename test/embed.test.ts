@@ -51,7 +51,7 @@ async function embed(p: TestProject, inbox_embed: Record<string, unknown>) {
 const api = (
   token: string,
   url: string,
-  init: { method?: "GET" | "POST"; payload?: unknown; origin?: string } = {},
+  init: { method?: "GET" | "POST" | "PATCH"; payload?: unknown; origin?: string } = {},
 ) =>
   t.request({
     method: init.method ?? "GET",
@@ -299,5 +299,98 @@ describe("the embed list's paging and filters", () => {
     const plainBoot = JSON.parse(/id="boot">(.*?)<\/script>/s.exec(plain.body)![1]!);
     assert.equal(plainBoot.filters.unread, false);
     assert.equal(plainBoot.filters.phone_number_id, null);
+  });
+});
+
+describe("the embed's details panel calls", () => {
+  const conversationOf = async (phone: string) =>
+    (
+      await t.api(a, { method: "GET", url: `/platform/v1/whatsapp/conversations?phone_number=${phone}` })
+    ).json().data[0] as { id: string };
+
+  it("renames the contact of a conversation in scope, and only in scope", async () => {
+    const one = await conversationOf("15550501000");
+    const e = await embed(a, { scope_type: "customer", scope_id: customerId });
+    const renamed = await api(e.token, `/conversations/${one.id}/contact`, {
+      method: "PATCH",
+      payload: { display_name: "  Uno (VIP)  " },
+    });
+    assert.equal(renamed.statusCode, 200, renamed.body);
+    const data = renamed.json().data;
+    assert.equal(data.kapso.contact_name, "Uno (VIP)");
+    assert.deepEqual(
+      { display_name: data.contact.display_name, profile_name: data.contact.profile_name },
+      { display_name: "Uno (VIP)", profile_name: "One" },
+    );
+    const contact = (
+      await t.api(a, { method: "GET", url: "/platform/v1/whatsapp/contacts/15550501000" })
+    ).json().data;
+    assert.equal(contact.display_name, "Uno (VIP)", "the same contact the Platform API sees");
+
+    // Outside the scope: a 404, and the contact is untouched.
+    const two = await conversationOf("15550502000");
+    const outside = await api(e.token, `/conversations/${two.id}/contact`, {
+      method: "PATCH",
+      payload: { display_name: "Hijacked" },
+    });
+    assert.equal(outside.statusCode, 404);
+    const untouched = (
+      await t.api(a, { method: "GET", url: "/platform/v1/whatsapp/contacts/15550502000" })
+    ).json().data;
+    assert.equal(untouched.display_name, null);
+    const other = await embed(b, { scope_type: "project" });
+    assert.equal(
+      (
+        await api(other.token, `/conversations/${one.id}/contact`, {
+          method: "PATCH",
+          payload: { display_name: "x" },
+        })
+      ).statusCode,
+      404,
+      "another project's embed",
+    );
+
+    const tooLong = await api(e.token, `/conversations/${one.id}/contact`, {
+      method: "PATCH",
+      payload: { display_name: "x".repeat(256) },
+    });
+    assert.equal(tooLong.statusCode, 422);
+    assert.match(tooLong.json().error, /display_name/);
+    const cleared = await api(e.token, `/conversations/${one.id}/contact`, {
+      method: "PATCH",
+      payload: { display_name: "" },
+    });
+    assert.equal(cleared.json().data.kapso.contact_name, "One", "back to the WhatsApp profile name");
+  });
+
+  it("ends and reopens a conversation in scope", async () => {
+    const one = await conversationOf("15550501000");
+    const e = await embed(a, { scope_type: "project" });
+    const ended = await api(e.token, `/conversations/${one.id}`, {
+      method: "PATCH",
+      payload: { status: "ended" },
+    });
+    assert.equal(ended.statusCode, 200, ended.body);
+    assert.equal(ended.json().data.status, "ended");
+    const reopened = await api(e.token, `/conversations/${one.id}`, {
+      method: "PATCH",
+      payload: { status: "active" },
+    });
+    assert.equal(reopened.json().data.status, "active");
+    assert.equal(
+      (await api(e.token, `/conversations/${one.id}`, { method: "PATCH", payload: { status: "closed" } }))
+        .statusCode,
+      422,
+    );
+    const byNumber = await embed(a, { scope_type: "phone_number", scope_id: numberTwo.phone_number_id });
+    assert.equal(
+      (
+        await api(byNumber.token, `/conversations/${one.id}`, {
+          method: "PATCH",
+          payload: { status: "ended" },
+        })
+      ).statusCode,
+      404,
+    );
   });
 });

@@ -37,6 +37,16 @@ export const STRINGS = {
     placeholder: "Type a message",
     send: "Send",
     ended_note: "This conversation has ended",
+    details: "Details",
+    display_name: "Name",
+    save: "Save",
+    saved: "Saved",
+    profile_name: "WhatsApp name",
+    phone: "Phone",
+    business_number: "Number",
+    status: "Status",
+    end: "End conversation",
+    reopen: "Reopen conversation",
     live: "Live",
     connecting: "Connecting…",
     offline: "Offline, retrying",
@@ -56,6 +66,16 @@ export const STRINGS = {
     placeholder: "Escribe un mensaje",
     send: "Enviar",
     ended_note: "Esta conversación ha finalizado",
+    details: "Detalles",
+    display_name: "Nombre",
+    save: "Guardar",
+    saved: "Guardado",
+    profile_name: "Nombre en WhatsApp",
+    phone: "Teléfono",
+    business_number: "Número",
+    status: "Estado",
+    end: "Finalizar conversación",
+    reopen: "Reabrir conversación",
     live: "En vivo",
     connecting: "Conectando…",
     offline: "Sin conexión, reintentando",
@@ -67,7 +87,7 @@ export const STRINGS = {
 const STYLE = `
 :root{--bg:#fff;--fg:#0f172a;--muted:#64748b;--line:#e2e8f0;--out:#dcfce7;--in:#f1f5f9;--accent:#16a34a;--warn:#b45309}
 :root[data-theme=dark]{--bg:#0b1220;--fg:#e2e8f0;--muted:#94a3b8;--line:#1e293b;--out:#14532d;--in:#1e293b;--accent:#22c55e;--warn:#f59e0b}
-*{box-sizing:border-box}body{margin:0;font:14px system-ui,sans-serif;background:var(--bg);color:var(--fg);height:100vh;display:flex}
+[hidden]{display:none!important}*{box-sizing:border-box}body{margin:0;font:14px system-ui,sans-serif;background:var(--bg);color:var(--fg);height:100vh;display:flex}
 #list{width:320px;border-right:1px solid var(--line);display:flex;flex-direction:column}
 #filters{display:flex;flex-wrap:wrap;gap:4px;padding:8px;align-items:center}#filters input[type=search]{flex:1 1 100%;min-width:0}
 input,select,button,textarea{font:inherit;color:inherit;background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:6px}
@@ -84,7 +104,12 @@ input,select,button,textarea{font:inherit;color:inherit;background:var(--bg);bor
 #composer{display:flex;gap:6px;padding:8px;border-top:1px solid var(--line)}#composer textarea{flex:1;resize:none;height:40px}
 #conn{display:flex;align-items:center;gap:4px;font-size:12px;color:var(--muted);width:100%}
 #dot{width:8px;height:8px;border-radius:4px;background:#dc2626;display:inline-block}#dot.on{background:var(--accent)}#dot.wait{background:var(--warn)}
-.note{padding:12px;color:var(--muted)}`;
+.note{padding:12px;color:var(--muted)}
+#details{width:260px;border-left:1px solid var(--line);padding:12px;display:flex;flex-direction:column;gap:10px;overflow:auto}
+#details h2{font-size:15px;margin:0}#details dl{margin:0;display:grid;grid-template-columns:auto 1fr;gap:4px 8px}
+#details dt{color:var(--muted)}#details dd{margin:0;overflow-wrap:anywhere}
+#rename{display:flex;flex-direction:column;gap:4px}#rename div{display:flex;gap:4px}#rename input{flex:1;min-width:0}
+#rename-note{font-size:12px;color:var(--muted);min-height:1em}`;
 
 const CLIENT = fs.readFileSync(new URL("./client/inbox.js", import.meta.url));
 
@@ -108,7 +133,13 @@ export function embedPage(boot: EmbedBootstrap): string {
 <label class="toggle"><input id="unread" type="checkbox"><span id="unread-label"></span></label>
 <label class="toggle"><input id="handoff" type="checkbox"><span id="handoff-label"></span></label></div>
 <ul id="conversations"></ul></aside>
-<main id="thread"><div id="messages"></div><form id="composer" hidden><textarea id="text"></textarea><button id="send" type="submit"></button></form></main>
+<main id="thread"><div id="messages"></div><div id="ended" class="note" hidden></div>
+<form id="composer" hidden><textarea id="text"></textarea><button id="send" type="submit"></button></form></main>
+<aside id="details" hidden><h2 id="details-title"></h2>
+<form id="rename"><label for="display-name" id="display-name-label"></label><div><input id="display-name" maxlength="255"><button id="save-name" type="submit"></button></div><span id="rename-note"></span></form>
+<dl><dt id="profile-label"></dt><dd id="profile"></dd><dt id="phone-label"></dt><dd id="phone"></dd>
+<dt id="number-label"></dt><dd id="number"></dd><dt id="status-label"></dt><dd id="conversation-status"></dd></dl>
+<button id="toggle-status" type="button"></button></aside>
 <script type="application/json" id="boot">${json(bootstrap)}</script>
 <script src="${clientScript.path}" defer></script></body></html>`;
 }

@@ -9,6 +9,8 @@ import { cursorPage, cursorQuery } from "../http/pagination.ts";
 import type { Server } from "../http/types.ts";
 import { isUuid } from "../lib/ids.ts";
 import { sendMessage } from "../messaging/send.ts";
+import { updateContact } from "../modules/contacts/service.ts";
+import { updateConversationStatus } from "../modules/conversations/service.ts";
 import { listConversations } from "../modules/conversations/store.ts";
 import type { InboxEmbedRow } from "../modules/inbox-embeds/store.ts";
 import { messageMediaUrl } from "../modules/media/urls.ts";
@@ -178,6 +180,37 @@ export function embedRoutes(app: Server, ctx: AppContext): void {
         const conversation = await scopedConversation(ctx, embed, (request.params as { id: string }).id);
         return { data: presentEmbedConversation(conversation) };
       });
+
+      // Ends or reopens the conversation, through the Platform API's service (same events).
+      api.patch(
+        "/conversations/:id",
+        { schema: { body: Type.Object({ status: Type.Enum(["active", "ended"]) }) } },
+        async (request, reply) => {
+          const embed = await authenticateEmbedRequest(ctx, request, reply);
+          const conversation = await scopedConversation(ctx, embed, (request.params as { id: string }).id);
+          const { status } = request.body as { status: "active" | "ended" };
+          await updateConversationStatus(ctx, embed.project_id, conversation.id, status);
+          return { data: presentEmbedConversation(await scopedConversation(ctx, embed, conversation.id)) };
+        },
+      );
+
+      // Renames the conversation's contact (its display name; empty goes back to the WhatsApp
+      // profile name). Only a contact of a conversation in scope can be renamed.
+      api.patch(
+        "/conversations/:id/contact",
+        {
+          schema: {
+            body: Type.Object({ display_name: Type.Union([Type.String({ maxLength: 255 }), Type.Null()]) }),
+          },
+        },
+        async (request, reply) => {
+          const embed = await authenticateEmbedRequest(ctx, request, reply);
+          const conversation = await scopedConversation(ctx, embed, (request.params as { id: string }).id);
+          const name = (request.body as { display_name: string | null }).display_name?.trim() || null;
+          await updateContact(ctx, embed.project_id, conversation.contact_id, { display_name: name });
+          return { data: presentEmbedConversation(await scopedConversation(ctx, embed, conversation.id)) };
+        },
+      );
 
       api.get(
         "/conversations/:id/messages",

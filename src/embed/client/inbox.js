@@ -227,6 +227,8 @@ function renderThread() {
   if (!c) {
     box.append(el("div", { className: "note", textContent: t.pick }));
     $("composer").hidden = true;
+    $("ended").hidden = true;
+    renderDetails();
     return;
   }
   for (const m of [...state.messages].reverse()) {
@@ -246,7 +248,36 @@ function renderThread() {
     box.append(div);
   }
   box.scrollTop = box.scrollHeight;
-  $("composer").hidden = c?.status !== "active";
+  $("composer").hidden = c.status !== "active";
+  $("ended").hidden = c.status === "active";
+  renderDetails();
+}
+
+// ---- details panel ------------------------------------------------------------------------
+
+function renderDetails() {
+  const c = state.current;
+  $("details").hidden = !c;
+  if (!c) return;
+  const input = $("display-name");
+  // Never overwrite what the user is typing.
+  if (document.activeElement !== input) input.value = c.contact.display_name || "";
+  input.placeholder = c.contact.profile_name || c.phone_number || "";
+  $("profile").textContent = c.contact.profile_name || "—";
+  $("phone").textContent = c.phone_number ? `+${c.phone_number}` : "—";
+  const number = c.business_number;
+  $("number").textContent = [number.name, number.display_phone_number].filter(Boolean).join(" · ") || "—";
+  $("conversation-status").textContent = t[c.status];
+  $("toggle-status").textContent = c.status === "active" ? t.end : t.reopen;
+}
+
+/** A conversation the page changed itself: keep list, thread and details in step. */
+function conversationChanged(c) {
+  state.current = c;
+  upsertConversation(c);
+  renderList();
+  renderThread();
+  post("conversation_updated");
 }
 
 async function loadThread() {
@@ -282,6 +313,7 @@ async function markRead(id) {
 
 async function select(id) {
   state.selected = id;
+  $("rename-note").textContent = "";
   state.messages = [];
   state.current = state.conversations.find((c) => c.id === id) || (await api(`/conversations/${id}`)).data;
   renderList();
@@ -400,6 +432,38 @@ $("unread").onchange = (e) => {
 $("handoff").onchange = (e) => {
   state.filters.handoff = e.target.checked;
   filtersChanged();
+};
+
+$("ended").textContent = t.ended_note;
+$("details-title").textContent = t.details;
+$("display-name-label").textContent = t.display_name;
+$("save-name").textContent = t.save;
+$("profile-label").textContent = t.profile_name;
+$("phone-label").textContent = t.phone;
+$("number-label").textContent = t.business_number;
+$("status-label").textContent = t.status;
+$("rename").onsubmit = async (e) => {
+  e.preventDefault();
+  const id = state.selected;
+  const note = $("rename-note");
+  try {
+    const body = JSON.stringify({ display_name: $("display-name").value });
+    const { data } = await api(`/conversations/${id}/contact`, { method: "PATCH", body });
+    note.textContent = t.saved;
+    $("display-name").blur();
+    if (id === state.selected) conversationChanged(data);
+  } catch (err) {
+    note.textContent = err.message;
+  }
+};
+$("toggle-status").onclick = async () => {
+  const c = state.current;
+  const body = JSON.stringify({ status: c.status === "active" ? "ended" : "active" });
+  try {
+    conversationChanged((await api(`/conversations/${c.id}`, { method: "PATCH", body })).data);
+  } catch (err) {
+    $("rename-note").textContent = err.message;
+  }
 };
 
 $("text").placeholder = t.placeholder;

@@ -1,7 +1,9 @@
 import sql from "sql-template-tag";
 import type { AppContext } from "../../context.ts";
+import { announceToInboxes } from "../../events/publish.ts";
 import { conflict, HttpError, invalid, notFound } from "../../http/errors.ts";
 import { cursorPage, offsetPage } from "../../http/pagination.ts";
+import { conversationIdsOfContact } from "../conversations/store.ts";
 import { findCustomer } from "../customers/store.ts";
 import { findProjectPhoneNumber } from "../phone-numbers/store.ts";
 import { presentContact } from "./presenter.ts";
@@ -113,6 +115,10 @@ export async function updateContact(
     metadata: input.metadata,
   });
   if (!row) throw notFound("Contact");
+  // Open inboxes show the contact's name: tell them about each of its conversations.
+  for (const conversationId of await conversationIdsOfContact(ctx.db, projectId, row.id)) {
+    await announceToInboxes(ctx.db, { type: "inbox.contact.updated", projectId, conversationId });
+  }
   return presentContact(row);
 }
 

@@ -31,12 +31,19 @@ export interface ConversationRow {
   parent_business_scoped_user_id: string | null;
   username: string | null;
   contact_name: string | null;
+  contact_display_name: string | null;
+  contact_profile_name: string | null;
+  number_display_phone_number: string | null;
+  number_name: string | null;
 }
 
 const SELECT = sql`
   SELECT v.*, pn.phone_number_id, c.wa_id, c.business_scoped_user_id,
          c.parent_business_scoped_user_id, c.username,
-         COALESCE(c.display_name, c.profile_name) AS contact_name
+         COALESCE(c.display_name, c.profile_name) AS contact_name,
+         c.display_name AS contact_display_name, c.profile_name AS contact_profile_name,
+         pn.display_phone_number AS number_display_phone_number,
+         COALESCE(pn.name, pn.verified_name) AS number_name
   FROM conversations v
   JOIN phone_numbers pn ON pn.id = v.phone_number_ref
   JOIN contacts c ON c.id = v.contact_id`;
@@ -50,6 +57,18 @@ export async function findConversation(
     sql`${SELECT} WHERE v.project_id = ${projectId} AND v.id = ${id}`,
   );
   return row;
+}
+
+/** The ids of a contact's conversations (on every number). */
+export async function conversationIdsOfContact(
+  db: Queryable,
+  projectId: string,
+  contactId: string,
+): Promise<string[]> {
+  const rows = await db.query<{ id: string }>(
+    sql`SELECT id FROM conversations WHERE project_id = ${projectId} AND contact_id = ${contactId}`,
+  );
+  return rows.map((r) => r.id);
 }
 
 /**
