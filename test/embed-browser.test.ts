@@ -272,6 +272,55 @@ describe("embedded inbox in Chromium", () => {
     await page.close();
   });
 
+  it("sends a photo with a caption, and only a template once the 24-hour window has closed", async () => {
+    await simulateInbound(t.ctx, {
+      phoneNumberId: number.phone_number_id,
+      from: "15550606000",
+      profileName: "Sofía",
+      message: { type: "text", text: { body: "¿me mandas la foto?" } },
+    });
+    await simulateInbound(t.ctx, {
+      phoneNumberId: number.phone_number_id,
+      from: "15550607000",
+      profileName: "Tomás",
+      message: {
+        type: "text",
+        text: { body: "hace dos días" },
+        timestamp: String(Math.floor(Date.now() / 1000) - 2 * 24 * 3600),
+      },
+    });
+    t.ctx.config.publicUrl = t.baseUrl;
+    const token = await embedToken({ scope_type: "project", allowed_origins: [hostOrigin] });
+    const page = await openHost(token);
+    const frame = page.frameLocator("#inbox");
+
+    await frame.locator("#conversations li", { hasText: "Sofía" }).click();
+    await frame.locator("#file").setInputFiles({ name: "dot.png", mimeType: "image/png", buffer: PNG });
+    await frame.locator("#attachment", { hasText: "dot.png" }).waitFor();
+    await frame.locator("#text").fill("aquí está");
+    await frame.locator("#send").click();
+    const photo = frame.locator(".msg.outbound", { hasText: "aquí está" });
+    await photo.locator("img.media").waitFor();
+    const width = await photo.locator("img.media").evaluate(async (img: HTMLImageElement) => {
+      if (!img.complete) await new Promise((r) => img.addEventListener("load", r, { once: true }));
+      return img.naturalWidth;
+    });
+    assert.equal(width, 2, "the uploaded PNG comes back through Parley's media URL");
+    await frame.locator(".msg.outbound .ticks.read").first().waitFor({ timeout: 10_000 });
+
+    await frame.locator("#conversations li", { hasText: "Tomás" }).click();
+    await frame.locator("#templates:not([hidden])").waitFor();
+    assert.equal(await frame.locator("#composer").isHidden(), true, "no free-form reply outside the window");
+    assert.match((await frame.locator("#window-note").textContent())!, /24 hours/);
+    await frame.locator("#template").selectOption({ label: "order_update (en_US)" });
+    await frame.locator("#template-params input").fill("#A-7");
+    await frame.locator("#template-preview", { hasText: "Your order #A-7 has been updated." }).waitFor();
+    await save(page, "inbox-template");
+    await frame.locator("#send-template").click();
+    await frame.locator(".msg.outbound", { hasText: "[template order_update]" }).waitFor();
+    await page.close();
+  });
+
   it("shows the photo a contact sent, loaded from its signed media URL", async () => {
     t.ctx.config.publicUrl = t.baseUrl;
     const form = new FormData();

@@ -5,7 +5,7 @@ import type { PhoneNumberRow } from "../src/modules/phone-numbers/store.ts";
 import { addUser } from "../src/modules/users/service.ts";
 import { simulateInbound } from "../src/sandbox/inbound.ts";
 import { startTestApp, type TestApp, type TestProject } from "./support/app.ts";
-import { insertSandboxNumber } from "./support/fixtures.ts";
+import { insertSandboxNumber, PNG } from "./support/fixtures.ts";
 
 let t: TestApp;
 let a: TestProject;
@@ -392,5 +392,166 @@ describe("the embed's details panel calls", () => {
       ).statusCode,
       404,
     );
+  });
+});
+
+describe("the embed's composer", () => {
+  let composerNumber: PhoneNumberRow;
+  const twoDaysAgo = () => String(Math.floor(Date.now() / 1000) - 2 * 24 * 3600);
+
+  before(async () => {
+    composerNumber = await insertSandboxNumber(t, a.projectId);
+    await simulateInbound(t.ctx, {
+      phoneNumberId: composerNumber.phone_number_id,
+      from: "15550810000",
+      profileName: "Recent",
+      message: { type: "text", text: { body: "send me the photo" } },
+    });
+    await simulateInbound(t.ctx, {
+      phoneNumberId: composerNumber.phone_number_id,
+      from: "15550820000",
+      profileName: "Old",
+      message: { type: "text", text: { body: "long ago" }, timestamp: twoDaysAgo() },
+    });
+  });
+
+  const conversationOf = async (token: string, phone: string) => {
+    const list = (await api(token, "/conversations?status=all")).json().data as {
+      id: string;
+      phone_number: string;
+      service_window_expires_at: string | null;
+    }[];
+    return list.find((c) => c.phone_number === phone)!;
+  };
+
+  /** A multipart upload over a real socket, as the page sends it. */
+  const upload = (token: string, conversationId: string, form: FormData) =>
+    fetch(`${t.baseUrl}/embed/api/conversations/${conversationId}/media`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+      body: form,
+    });
+
+  const sandboxSends = async (recipient: string) =>
+    (
+      await t.api(a, {
+        method: "GET",
+        url: `/sandbox/sends?phone_number_id=${composerNumber.phone_number_id}&recipient=${recipient}`,
+      })
+    ).json().data as { type: string; body: Record<string, unknown> }[];
+
+  it("uploads a file to the number's media and sends it by id, with its caption", async () => {
+    const e = await embed(a, { scope_type: "phone_number", scope_id: composerNumber.phone_number_id });
+    const conversation = await conversationOf(e.token, "15550810000");
+    const form = new FormData();
+    form.append("file", new Blob([new Uint8Array(PNG)], { type: "image/png" }), "dot.png");
+    form.append("caption", "here it is");
+    const response = await upload(e.token, conversation.id, form);
+    assert.equal(response.status, 201, await response.clone().text());
+    const sent = (await response.json()).data;
+    assert.equal(sent.conversation_id, conversation.id);
+    const [message] = (await api(e.token, `/conversations/${conversation.id}/messages`)).json().data;
+    assert.equal(message.type, "image");
+    assert.equal(message.image.caption, "here it is");
+    assert.ok(message.kapso.media_url, "a signed URL to the uploaded media");
+    assert.equal((await fetch(message.kapso.media_url.replace("http://parley.test", t.baseUrl))).status, 200);
+    const [send] = await sandboxSends("15550810000");
+    assert.equal(send!.type, "image");
+    assert.equal((send!.body.image as { id: string }).id, (message.image as { id: string }).id);
+
+    const pdf = new FormData();
+    pdf.append("file", new Blob(["%PDF-1.4 test"], { type: "application/octet-stream" }), "invoice.pdf");
+    const document = await upload(e.token, conversation.id, pdf);
+    assert.equal(document.status, 201, await document.clone().text());
+    const [doc] = (await api(e.token, `/conversations/${conversation.id}/messages`)).json().data;
+    assert.deepEqual([doc.type, doc.document.filename], ["document", "invoice.pdf"]);
+  });
+
+  it("refuses files WhatsApp does not take, a missing file, and conversations outside the scope", async () => {
+    const e = await embed(a, { scope_type: "phone_number", scope_id: composerNumber.phone_number_id });
+    const conversation = await conversationOf(e.token, "15550810000");
+    const exe = new FormData();
+    exe.append("file", new Blob(["MZ"], { type: "application/x-msdownload" }), "setup.exe");
+    const refused = await upload(e.token, conversation.id, exe);
+    assert.equal(refused.status, 422);
+    assert.match((await refused.json()).error, /^file has type application\/x-msdownload/);
+    const empty = new FormData();
+    empty.append("caption", "no file");
+    const missing = await upload(e.token, conversation.id, empty);
+    assert.equal(missing.status, 422);
+    assert.equal((await missing.json()).error, "file is required");
+    const json = await api(e.token, `/conversations/${conversation.id}/media`, {
+      method: "POST",
+      payload: {},
+    });
+    assert.equal(json.statusCode, 422);
+    const other = await embed(a, { scope_type: "phone_number", scope_id: numberTwo.phone_number_id });
+    const png = new FormData();
+    png.append("file", new Blob([new Uint8Array(PNG)], { type: "image/png" }), "dot.png");
+    assert.equal((await upload(other.token, conversation.id, png)).status, 404);
+  });
+
+  it("lists the approved templates of the number's WABA with their parameters", async () => {
+    const e = await embed(a, { scope_type: "phone_number", scope_id: composerNumber.phone_number_id });
+    const conversation = await conversationOf(e.token, "15550820000");
+    const response = await api(e.token, `/conversations/${conversation.id}/templates`);
+    assert.equal(response.statusCode, 200, response.body);
+    const byName = new Map(response.json().data.map((tpl: { name: string }) => [tpl.name, tpl] as const));
+    assert.deepEqual(byName.get("seasonal_promotion"), {
+      name: "seasonal_promotion",
+      language: "en_US",
+      category: "MARKETING",
+      header: "Our seasonal sale is on!",
+      body: "Shop now through {{1}} and use code {{2}} to get an exclusive discount.",
+      header_parameters: 0,
+      body_parameters: 2,
+    });
+    assert.ok(byName.has("order_update") && byName.has("hello_world"));
+  });
+
+  it("sends only templates outside the 24-hour window, and a template reopens an ended conversation", async () => {
+    const e = await embed(a, { scope_type: "phone_number", scope_id: composerNumber.phone_number_id });
+    const old = await conversationOf(e.token, "15550820000");
+    assert.ok(Date.parse(old.service_window_expires_at!) < Date.now(), "the window has closed");
+    const text = await api(e.token, `/conversations/${old.id}/messages`, {
+      method: "POST",
+      payload: { text: "hello?" },
+    });
+    assert.equal(text.statusCode, 422);
+    assert.match(text.json().error, /24 hours/);
+
+    const wrong = await api(e.token, `/conversations/${old.id}/template`, {
+      method: "POST",
+      payload: { name: "order_update", language: "en_US" },
+    });
+    assert.equal(wrong.statusCode, 422, "Meta's parameter count check");
+    const sent = await api(e.token, `/conversations/${old.id}/template`, {
+      method: "POST",
+      payload: { name: "order_update", language: "en_US", body_parameters: ["#42"] },
+    });
+    assert.equal(sent.statusCode, 201, sent.body);
+    assert.equal(sent.json().data.conversation_id, old.id);
+    const send = (await sandboxSends("15550820000")).find((s) => s.type === "template")!;
+    assert.deepEqual(send.body.template, {
+      name: "order_update",
+      language: { code: "en_US" },
+      components: [{ type: "body", parameters: [{ type: "text", text: "#42" }] }],
+    });
+
+    await api(e.token, `/conversations/${old.id}`, { method: "PATCH", payload: { status: "ended" } });
+    const again = await api(e.token, `/conversations/${old.id}/template`, {
+      method: "POST",
+      payload: { name: "hello_world", language: "en_US" },
+    });
+    assert.equal(again.statusCode, 201, again.body);
+    const opened = again.json().data.conversation_id;
+    assert.notEqual(opened, old.id, "a new conversation");
+    assert.equal((await api(e.token, `/conversations/${opened}`)).json().data.status, "active");
+    const bad = await api(e.token, `/conversations/${old.id}/template`, {
+      method: "POST",
+      payload: { name: "hello_world" },
+    });
+    assert.equal(bad.statusCode, 422);
+    assert.match(bad.json().error, /language/);
   });
 });

@@ -37,6 +37,15 @@ export const STRINGS = {
     placeholder: "Type a message",
     send: "Send",
     ended_note: "This conversation has ended",
+    attach: "Attach a file",
+    remove_file: "Remove the file",
+    window_closed:
+      "More than 24 hours have passed since the contact's last message, so WhatsApp only allows an approved template. Pick one to write to them again.",
+    template: "Template",
+    send_template: "Send template",
+    no_templates: "This number has no approved templates",
+    header: "Header",
+    body: "Body",
     details: "Details",
     display_name: "Name",
     save: "Save",
@@ -66,6 +75,15 @@ export const STRINGS = {
     placeholder: "Escribe un mensaje",
     send: "Enviar",
     ended_note: "Esta conversación ha finalizado",
+    attach: "Adjuntar un archivo",
+    remove_file: "Quitar el archivo",
+    window_closed:
+      "Han pasado más de 24 horas desde el último mensaje del contacto, así que WhatsApp solo permite una plantilla aprobada. Elige una para volver a escribirle.",
+    template: "Plantilla",
+    send_template: "Enviar plantilla",
+    no_templates: "Este número no tiene plantillas aprobadas",
+    header: "Encabezado",
+    body: "Cuerpo",
     details: "Detalles",
     display_name: "Nombre",
     save: "Guardar",
@@ -101,7 +119,12 @@ input,select,button,textarea{font:inherit;color:inherit;background:var(--bg);bor
 .media{display:block;max-width:100%;max-height:320px;border-radius:6px;margin-bottom:4px}
 .ticks{font-size:11px;color:var(--muted);margin-left:6px}.ticks.read{color:#2563eb}.ticks.failed{color:#dc2626}
 .error{display:block;font-size:12px;color:#dc2626}
-#composer{display:flex;gap:6px;padding:8px;border-top:1px solid var(--line)}#composer textarea{flex:1;resize:none;height:40px}
+#composer{display:flex;flex-wrap:wrap;gap:6px;padding:8px;border-top:1px solid var(--line)}#composer textarea{flex:1;resize:none;height:40px}
+#attach{cursor:pointer;border:1px solid var(--line);border-radius:6px;padding:6px 8px;display:flex;align-items:center}
+#attachment{flex-basis:100%;font-size:12px;color:var(--muted);display:flex;gap:6px;align-items:center}#attachment button{padding:0 6px}
+#templates{display:flex;flex-direction:column;gap:6px;padding:8px;border-top:1px solid var(--line)}
+#templates p{margin:0;color:var(--warn);font-size:13px}#template-preview{white-space:pre-wrap;color:var(--muted);font-size:13px}
+#template-params{display:flex;flex-direction:column;gap:4px}
 #conn{display:flex;align-items:center;gap:4px;font-size:12px;color:var(--muted);width:100%}
 #dot{width:8px;height:8px;border-radius:4px;background:#dc2626;display:inline-block}#dot.on{background:var(--accent)}#dot.wait{background:var(--warn)}
 .note{padding:12px;color:var(--muted)}
@@ -134,7 +157,10 @@ export function embedPage(boot: EmbedBootstrap): string {
 <label class="toggle"><input id="handoff" type="checkbox"><span id="handoff-label"></span></label></div>
 <ul id="conversations"></ul></aside>
 <main id="thread"><div id="messages"></div><div id="ended" class="note" hidden></div>
-<form id="composer" hidden><textarea id="text"></textarea><button id="send" type="submit"></button></form></main>
+<form id="composer" hidden><label id="attach"><input id="file" type="file" hidden>📎</label><textarea id="text"></textarea><button id="send" type="submit"></button>
+<div id="attachment" hidden><span id="file-name"></span><button id="remove-file" type="button">×</button></div></form>
+<form id="templates" hidden><p id="window-note"></p><select id="template"></select><div id="template-preview"></div>
+<div id="template-params"></div><button id="send-template" type="submit"></button></form></main>
 <aside id="details" hidden><h2 id="details-title"></h2>
 <form id="rename"><label for="display-name" id="display-name-label"></label><div><input id="display-name" maxlength="255"><button id="save-name" type="submit"></button></div><span id="rename-note"></span></form>
 <dl><dt id="profile-label"></dt><dd id="profile"></dd><dt id="phone-label"></dt><dd id="phone"></dd>

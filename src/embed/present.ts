@@ -1,3 +1,4 @@
+import { SERVICE_WINDOW_MS } from "../messaging/send.ts";
 import { presentConversation } from "../modules/conversations/presenter.ts";
 import type { ConversationRow } from "../modules/conversations/store.ts";
 
@@ -17,5 +18,10 @@ export function presentEmbedConversation(row: ConversationRow) {
       profile_name: row.contact_profile_name,
     },
     business_number: { display_phone_number: row.number_display_phone_number, name: row.number_name },
+    // When free-form replies stop being possible (then only templates), from the contact's
+    // last message in this conversation.
+    service_window_expires_at: row.last_inbound_at
+      ? new Date(Date.parse(row.last_inbound_at) + SERVICE_WINDOW_MS).toISOString()
+      : null,
   };
 }

@@ -1,14 +1,14 @@
+import multipart from "@fastify/multipart";
 import websocket from "@fastify/websocket";
 import type { FastifyRequest } from "fastify";
 import sql from "sql-template-tag";
 import { Type } from "typebox";
 import type { AppContext } from "../context.ts";
 import { announceToInboxes } from "../events/publish.ts";
-import { HttpError } from "../http/errors.ts";
+import { invalid } from "../http/errors.ts";
 import { cursorPage, cursorQuery } from "../http/pagination.ts";
 import type { Server } from "../http/types.ts";
 import { isUuid } from "../lib/ids.ts";
-import { sendMessage } from "../messaging/send.ts";
 import { updateContact } from "../modules/contacts/service.ts";
 import { updateConversationStatus } from "../modules/conversations/service.ts";
 import { listConversations } from "../modules/conversations/store.ts";
@@ -16,8 +16,9 @@ import type { InboxEmbedRow } from "../modules/inbox-embeds/store.ts";
 import { messageMediaUrl } from "../modules/media/urls.ts";
 import { presentMessage } from "../modules/messages/presenter.ts";
 import type { MessageRow } from "../modules/messages/store.ts";
-import type { PhoneNumberRow } from "../modules/phone-numbers/store.ts";
+import { MAX_MEDIA_BYTES } from "../whatsapp/media-types.ts";
 import { authenticateEmbedRequest, frameAncestors, lookupEmbed, requestToken } from "./access.ts";
+import { listTemplates, sendMedia, sendTemplate, sendText, type TemplateChoice } from "./compose.ts";
 import { InboxHub } from "./live.ts";
 import { clientScript, embedPage, unauthorizedPage } from "./page.ts";
 import { presentEmbedConversation } from "./present.ts";
@@ -91,6 +92,9 @@ export function embedRoutes(app: Server, ctx: AppContext): void {
 
   app.register(
     async (api) => {
+      await api.register(multipart, {
+        limits: { fileSize: MAX_MEDIA_BYTES, files: 1, fields: 5, fieldSize: 4096 },
+      });
       api.options("/*", async (request, reply) => {
         const origin = request.headers.origin;
         if (origin) reply.header("Access-Control-Allow-Origin", origin).header("Vary", "Origin");
@@ -253,28 +257,47 @@ export function embedRoutes(app: Server, ctx: AppContext): void {
         { schema: { body: Type.Object({ text: Type.String({ minLength: 1, maxLength: 4096 }) }) } },
         async (request, reply) => {
           const embed = await authenticateEmbedRequest(ctx, request, reply);
-          const text = (request.body as { text: string }).text;
           const conversation = await scopedConversation(ctx, embed, (request.params as { id: string }).id);
-          if (conversation.status !== "active") throw new HttpError(422, "The conversation has ended");
-          const [number] = await ctx.db.query<PhoneNumberRow>(
-            sql`SELECT * FROM phone_numbers WHERE id = ${conversation.phone_number_ref}`,
-          );
-          const result = await sendMessage(ctx, {
-            projectId: embed.project_id,
-            phoneNumber: number!,
-            origin: "inbox",
-            body: {
-              messaging_product: "whatsapp",
-              to: conversation.wa_id,
-              type: "text",
-              text: { body: text },
-            },
-          });
-          if (result.status !== 200) {
-            const error = (result.body as { error?: { message?: string } }).error;
-            throw new HttpError(422, error?.message ?? "The message could not be sent");
-          }
-          return reply.code(201).send({ data: { id: result.messageId, wamid: result.wamid } });
+          const sent = await sendText(ctx, conversation, (request.body as { text: string }).text);
+          return reply.code(201).send({ data: sent });
+        },
+      );
+
+      // A media reply: multipart `file` (Meta's types and limits) and an optional `caption`.
+      api.post("/conversations/:id/media", async (request, reply) => {
+        const embed = await authenticateEmbedRequest(ctx, request, reply);
+        const conversation = await scopedConversation(ctx, embed, (request.params as { id: string }).id);
+        if (!request.isMultipart()) throw invalid("file", "is required (multipart/form-data)");
+        const sent = await sendMedia(ctx, conversation, request.parts());
+        return reply.code(201).send({ data: sent });
+      });
+
+      api.get("/conversations/:id/templates", async (request, reply) => {
+        const embed = await authenticateEmbedRequest(ctx, request, reply);
+        const conversation = await scopedConversation(ctx, embed, (request.params as { id: string }).id);
+        return { data: await listTemplates(ctx, conversation) };
+      });
+
+      const Parameters = Type.Optional(
+        Type.Array(Type.String({ minLength: 1, maxLength: 1024 }), { maxItems: 20 }),
+      );
+      api.post(
+        "/conversations/:id/template",
+        {
+          schema: {
+            body: Type.Object({
+              name: Type.String({ minLength: 1, maxLength: 512 }),
+              language: Type.String({ minLength: 2, maxLength: 16 }),
+              header_parameters: Parameters,
+              body_parameters: Parameters,
+            }),
+          },
+        },
+        async (request, reply) => {
+          const embed = await authenticateEmbedRequest(ctx, request, reply);
+          const conversation = await scopedConversation(ctx, embed, (request.params as { id: string }).id);
+          const sent = await sendTemplate(ctx, conversation, request.body as TemplateChoice);
+          return reply.code(201).send({ data: sent });
         },
       );
 

@@ -41,7 +41,8 @@ export interface SendMessageResult {
   outcomeUnknown?: boolean;
 }
 
-const SERVICE_WINDOW_MS = 24 * 60 * 60 * 1000;
+/** Meta's customer service window: free-form messages within 24 h of the contact's last message. */
+export const SERVICE_WINDOW_MS = 24 * 60 * 60 * 1000;
 
 const fromError = (e: MetaApiError): SendMessageResult => ({
   status: e.status,

@@ -13,9 +13,11 @@ const CATCH_UP_MARGIN_MS = 30_000;
 const SILENCE_MS = 60_000;
 
 async function api(path, init = {}) {
+  // A FormData body (a file) sets its own multipart content type.
+  const json = init.body instanceof FormData ? {} : { "content-type": "application/json" };
   const response = await fetch(`/embed/api${path}`, {
     ...init,
-    headers: { authorization: `Bearer ${boot.token}`, "content-type": "application/json", ...init.headers },
+    headers: { authorization: `Bearer ${boot.token}`, ...json, ...init.headers },
   });
   const body = await response.json();
   if (!response.ok) throw new Error(body.error || String(response.status));
@@ -54,6 +56,8 @@ const state = {
   messages: [],
   /** Last server time seen on the WebSocket: where catching up starts. */
   since: null,
+  /** Approved templates of the selected conversation's number: `{conversationId, list}`. */
+  templates: null,
 };
 
 // ---- host integration -------------------------------------------------------------------
@@ -226,8 +230,7 @@ function renderThread() {
   const c = state.current;
   if (!c) {
     box.append(el("div", { className: "note", textContent: t.pick }));
-    $("composer").hidden = true;
-    $("ended").hidden = true;
+    renderComposer();
     renderDetails();
     return;
   }
@@ -248,9 +251,100 @@ function renderThread() {
     box.append(div);
   }
   box.scrollTop = box.scrollHeight;
-  $("composer").hidden = c.status !== "active";
-  $("ended").hidden = c.status === "active";
+  renderComposer();
   renderDetails();
+}
+
+// ---- composer -----------------------------------------------------------------------------
+
+const windowOpen = (c) =>
+  !!c.service_window_expires_at && Date.parse(c.service_window_expires_at) > Date.now();
+
+/**
+ * Inside the 24-hour window an active conversation gets the text and file composer (an ended
+ * one a note: reopen it to reply). Outside it only templates may be sent: the note and picker.
+ */
+function renderComposer() {
+  const c = state.current;
+  const open = !!c && windowOpen(c);
+  $("composer").hidden = !c || !open || c.status !== "active";
+  $("ended").hidden = !c || !open || c.status === "active";
+  $("templates").hidden = !c || open;
+  if (c && !open && state.templates?.conversationId !== c.id) loadTemplates(c.id);
+}
+
+async function loadTemplates(id) {
+  state.templates = { conversationId: id, list: [] };
+  const select = $("template");
+  select.replaceChildren();
+  try {
+    state.templates.list = (await api(`/conversations/${id}/templates`)).data;
+  } catch (err) {
+    $("window-note").textContent = err.message;
+  }
+  if (state.templates.conversationId !== id) return;
+  for (const [i, tpl] of state.templates.list.entries()) {
+    select.append(el("option", { value: String(i), textContent: `${tpl.name} (${tpl.language})` }));
+  }
+  $("send-template").disabled = state.templates.list.length === 0;
+  if (!state.templates.list.length)
+    select.append(el("option", { textContent: t.no_templates, disabled: true }));
+  renderTemplate();
+}
+
+function chosenTemplate() {
+  return state.templates?.list[Number($("template").value)];
+}
+
+/** The parameter inputs of the chosen template, and its text with the values filled in. */
+function renderTemplate() {
+  const tpl = chosenTemplate();
+  const box = $("template-params");
+  box.replaceChildren();
+  if (!tpl) {
+    $("template-preview").textContent = "";
+    return;
+  }
+  for (const [part, count] of [
+    ["header", tpl.header_parameters],
+    ["body", tpl.body_parameters],
+  ]) {
+    for (let i = 1; i <= count; i++) {
+      const input = el("input", { required: true, placeholder: `${t[part]} {{${i}}}` });
+      input.dataset.part = part;
+      input.oninput = preview;
+      box.append(input);
+    }
+  }
+  preview();
+}
+
+/** What was typed for the chosen template's `header` or `body` parameters. */
+const values = (part) =>
+  [...$("template-params").querySelectorAll(`input[data-part=${part}]`)].map((i) => i.value);
+
+function preview() {
+  const tpl = chosenTemplate();
+  const fill = (text, part) => {
+    if (!text) return "";
+    const given = values(part);
+    let n = 0;
+    const seen = new Map();
+    // Placeholders are numbered or named; each distinct one takes the next value, as Meta counts them.
+    return text.replace(/\{\{\s*([\w.]+)\s*\}\}/g, (whole, key) => {
+      if (!seen.has(key)) seen.set(key, n++);
+      return given[seen.get(key)] || whole;
+    });
+  };
+  $("template-preview").textContent = [fill(tpl.header, "header"), fill(tpl.body, "body")]
+    .filter(Boolean)
+    .join("\n\n");
+}
+
+/** After a send: the thread again, or the new conversation a template opened. */
+async function sent(data) {
+  if (data.conversation_id !== state.selected) await select(data.conversation_id);
+  else await loadThread();
 }
 
 // ---- details panel ------------------------------------------------------------------------
@@ -313,6 +407,8 @@ async function markRead(id) {
 
 async function select(id) {
   state.selected = id;
+  state.templates = null;
+  clearFile();
   $("rename-note").textContent = "";
   state.messages = [];
   state.current = state.conversations.find((c) => c.id === id) || (await api(`/conversations/${id}`)).data;
@@ -468,21 +564,69 @@ $("toggle-status").onclick = async () => {
 
 $("text").placeholder = t.placeholder;
 $("send").textContent = t.send;
+$("attach").title = t.attach;
+$("remove-file").title = t.remove_file;
+$("window-note").textContent = t.window_closed;
+$("template").title = t.template;
+$("send-template").textContent = t.send_template;
+
+function showError(err) {
+  $("messages").append(el("div", { className: "note error", textContent: err.message }));
+}
+
+function clearFile() {
+  $("file").value = "";
+  $("attachment").hidden = true;
+}
+$("file").onchange = () => {
+  const file = $("file").files[0];
+  $("attachment").hidden = !file;
+  $("file-name").textContent = file ? file.name : "";
+};
+$("remove-file").onclick = clearFile;
+
 $("composer").onsubmit = async (e) => {
   e.preventDefault();
   const text = $("text").value.trim();
-  if (!text || !state.selected) return;
+  const file = $("file").files[0];
+  const id = state.selected;
+  if ((!text && !file) || !id) return;
   $("text").value = "";
+  clearFile();
   try {
-    await api(`/conversations/${state.selected}/messages`, {
-      method: "POST",
-      body: JSON.stringify({ text }),
-    });
+    if (file) {
+      const form = new FormData();
+      if (text) form.append("caption", text);
+      form.append("file", file);
+      await sent((await api(`/conversations/${id}/media`, { method: "POST", body: form })).data);
+    } else {
+      const body = JSON.stringify({ text });
+      await sent((await api(`/conversations/${id}/messages`, { method: "POST", body })).data);
+    }
   } catch (err) {
-    $("messages").append(el("div", { className: "note", textContent: err.message }));
+    await loadThread();
+    showError(err);
   }
-  await loadThread();
 };
+
+$("template").onchange = renderTemplate;
+$("templates").onsubmit = async (e) => {
+  e.preventDefault();
+  const tpl = chosenTemplate();
+  if (!tpl || !state.selected) return;
+  const body = { name: tpl.name, language: tpl.language };
+  if (tpl.header_parameters) body.header_parameters = values("header");
+  if (tpl.body_parameters) body.body_parameters = values("body");
+  try {
+    const path = `/conversations/${state.selected}/template`;
+    await sent((await api(path, { method: "POST", body: JSON.stringify(body) })).data);
+    renderTemplate();
+  } catch (err) {
+    showError(err);
+  }
+};
+// The window closes while the page is open: look again every minute.
+setInterval(() => state.current && renderComposer(), 60_000);
 
 async function start() {
   setConnection("connecting");

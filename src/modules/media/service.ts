@@ -164,7 +164,7 @@ const tooLarge = (size: number | undefined, limit: number, mime: string) =>
   );
 
 /** A failed Meta call as the spec answers it: 429 with the wait, else 502 with Meta's message. */
-function metaFailure(err: GraphApiError): HttpError {
+export function metaFailure(err: GraphApiError): HttpError {
   if (err.status === 429) {
     const wait = err.retryAfterSeconds ?? 60;
     return new HttpError(429, `Meta API rate limit exceeded. Retry after ${wait} seconds`, {
