@@ -61,10 +61,12 @@ async function waitFor(p: ServerProject, id: string, done: (b: Broadcast) => boo
 async function sandboxTally(databaseUrl: string, prefix: string) {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
-  const { rows } = await client.query<{ lost: number; duplicated: number; sends: number }>(
+  const { rows } = await client.query<{ lost: number; duplicated: number; sends: number; retried: number }>(
     `WITH sends AS (SELECT recipient, count(*) AS n FROM sandbox_sends WHERE recipient LIKE $1 GROUP BY recipient)
      SELECT ($2::int - count(*))::int AS lost, count(*) FILTER (WHERE n > 1)::int AS duplicated,
-            coalesce(sum(n), 0)::int AS sends FROM sends`,
+            coalesce(sum(n), 0)::int AS sends,
+            (SELECT count(*) FROM broadcast_recipients WHERE phone_number LIKE $1 AND attempts > 0)::int AS retried
+     FROM sends`,
     [`${prefix}%`, total],
   );
   await client.end();
@@ -72,7 +74,12 @@ async function sandboxTally(databaseUrl: string, prefix: string) {
 }
 
 async function run(crash: boolean) {
-  const p = await startServerProject({ PARLEY_SEND_RATE_PER_SECOND: String(rate), LOG_LEVEL: "warn" });
+  const p = await startServerProject({
+    PARLEY_SEND_RATE_PER_SECOND: String(rate),
+    // A send whose answer was lost in the crash waits this long for its status before a new attempt.
+    PARLEY_BROADCAST_UNCERTAIN_SECONDS: "30",
+    LOG_LEVEL: "warn",
+  });
   try {
     const prefix = crash ? "1666" : "1555";
     const id = await createBroadcast(p, prefix);

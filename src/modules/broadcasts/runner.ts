@@ -344,7 +344,7 @@ async function tryComplete(s: Sender): Promise<boolean> {
 
 /** At most this many sends of one runner wait for Meta at once. */
 function maxInFlight(ctx: AppContext): number {
-  return ctx.db.engine === "pglite" ? 8 : 64;
+  return ctx.db.engine === "pglite" ? 8 : 32;
 }
 
 /**
