@@ -12,7 +12,11 @@ let p: ServerProject;
 let cliEnv: Record<string, string>;
 
 before(async () => {
-  p = await startServerProject({ PARLEY_SEND_RATE_PER_SECOND: "100", PARLEY_SANDBOX_STATUS_DELAY_MS: "20" });
+  p = await startServerProject({
+    PARLEY_SEND_RATE_PER_SECOND: "100",
+    PARLEY_SANDBOX_STATUS_DELAY_MS: "20",
+    PARLEY_BROADCAST_UNCERTAIN_SECONDS: "20",
+  });
   cliEnv = { PARLEY_URL: p.server.url, PARLEY_API_KEY: p.apiKey };
 });
 after(() => p.close());

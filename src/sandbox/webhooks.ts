@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import type { Job, JobInsert } from "pg-boss";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Job } from "pg-boss";
 import type { AppContext } from "../context.ts";
 import type { Queryable } from "../db/database.ts";
 import { inTransaction } from "../jobs/boss.ts";
@@ -9,8 +10,6 @@ import { findKnownNumber } from "./store.ts";
 
 /** The queue of status webhooks the sandbox owes Parley's receiver after accepted sends. */
 export const SANDBOX_STATUS_QUEUE = "sandbox-status-webhooks";
-
-type StatusStep = "sent" | "delivered" | "read" | "failed";
 
 /** Meta's `errors[]` item on a failed status. */
 export interface StatusError {
@@ -31,8 +30,6 @@ export interface StatusJob {
   failure?: StatusError;
   /** Echoed on every status, as Meta echoes the send's `biz_opaque_callback_data`. */
   biz_opaque_callback_data?: string;
-  /** The status this job posts (default: `failed` with a failure, else `sent`). */
-  step?: StatusStep;
 }
 
 /** The `metadata` and WABA under which Meta would report events of a number. */
@@ -130,80 +127,49 @@ export function statusObject(job: StatusJob, status: "sent" | "delivered" | "rea
   };
 }
 
-const JOB_OPTIONS = {
-  retryLimit: 5,
-  retryDelay: 1,
-  retryBackoff: true,
-  retryDelayMax: 60,
-  // A worker killed mid-job leaves it active; it is retried after this (a repeated status is
-  // harmless: statuses only move forward).
-  expireInSeconds: 30,
-};
-
 /** Schedules the status webhooks of an accepted send, in the caller's transaction. */
 export async function enqueueStatuses(ctx: AppContext, tx: Queryable, job: StatusJob): Promise<void> {
-  await ctx.jobs.send(
-    SANDBOX_STATUS_QUEUE,
-    { ...job, step: job.failure ? "failed" : "sent" },
-    {
-      ...inTransaction(tx),
-      ...JOB_OPTIONS,
-    },
-  );
+  await ctx.jobs.send(SANDBOX_STATUS_QUEUE, job, {
+    ...inTransaction(tx),
+    retryLimit: 5,
+    retryDelay: 1,
+    retryBackoff: true,
+    retryDelayMax: 60,
+    // A worker killed mid-job leaves it active; it is retried after this (a repeated status is
+    // harmless: statuses only move forward).
+    expireInSeconds: 30,
+  });
 }
 
 class ReceiverUnavailable extends Error {}
 
-/**
- * Posts one webhook carrying several statuses of a number, as Meta batches them. False when
- * the receiver refused it (4xx, which repeating will not mend); throws when it is worth retrying.
- */
-async function deliver(ctx: AppContext, phoneNumberId: string, statuses: Record<string, unknown>[]) {
+async function deliver(ctx: AppContext, job: StatusJob, status: "sent" | "delivered" | "read" | "failed") {
   let result: PostResult;
   try {
-    result = await postWebhook(ctx, phoneNumberId, { statuses });
+    result = await postWebhook(ctx, job.phone_number_id, { statuses: [statusObject(job, status)] });
   } catch (err) {
     throw new ReceiverUnavailable(`webhook receiver unreachable: ${(err as Error).message}`);
   }
-  // A 5xx is worth retrying (the jobs run again; the receiver only moves statuses forward, so
-  // a repeated status is harmless).
+  // A 5xx is worth retrying (the whole job runs again; the receiver only moves statuses
+  // forward, so a repeated `sent` is harmless). A 4xx will not get better by repeating.
   if (result.status >= 500) throw new ReceiverUnavailable(`webhook receiver answered ${result.status}`);
   if (result.status >= 400) {
-    ctx.log.warn({ status: result.status, phone_number_id: phoneNumberId }, "sandbox status webhook refused");
+    ctx.log.warn({ status: result.status, wamid: job.wamid }, "sandbox status webhook refused");
     return false;
   }
   return true;
 }
 
-const NEXT_STEP: Partial<Record<StatusStep, StatusStep>> = { sent: "delivered", delivered: "read" };
-
-/**
- * Delivers a batch of due statuses, one webhook per number, then schedules each message's next
- * status `PARLEY_SANDBOX_STATUS_DELAY_MS` later (sent → delivered → read).
- */
-async function runStatusJobs(ctx: AppContext, jobs: Job<StatusJob>[]): Promise<void> {
-  const byNumber = new Map<string, StatusJob[]>();
-  for (const { data } of jobs) {
-    const group = byNumber.get(data.phone_number_id) ?? [];
-    group.push(data);
-    byNumber.set(data.phone_number_id, group);
+async function runStatusJob(ctx: AppContext, job: StatusJob): Promise<void> {
+  if (job.failure) {
+    await deliver(ctx, job, "failed");
+    return;
   }
-  const next: JobInsert<StatusJob>[] = [];
-  const startAfter = new Date(Date.now() + ctx.config.sandboxStatusDelayMs);
-  for (const [phoneNumberId, group] of byNumber) {
-    const steps = group.map((job) => job.step ?? (job.failure ? "failed" : "sent"));
-    const delivered = await deliver(
-      ctx,
-      phoneNumberId,
-      group.map((job, i) => statusObject(job, steps[i]!)),
-    );
-    if (!delivered) continue;
-    group.forEach((job, i) => {
-      const step = NEXT_STEP[steps[i]!];
-      if (step) next.push({ data: { ...job, step }, startAfter, ...JOB_OPTIONS });
-    });
+  const steps = ["sent", "delivered", "read"] as const;
+  for (const [index, status] of steps.entries()) {
+    if (index > 0) await sleep(ctx.config.sandboxStatusDelayMs);
+    if (!(await deliver(ctx, job, status))) return;
   }
-  if (next.length) await ctx.jobs.insert(SANDBOX_STATUS_QUEUE, next);
 }
 
 /** Starts this process's worker for the sandbox's status webhooks. */
@@ -211,8 +177,10 @@ export async function startSandboxWorker(ctx: AppContext): Promise<void> {
   await ctx.jobs.createQueue(SANDBOX_STATUS_QUEUE);
   await ctx.jobs.work<StatusJob>(
     SANDBOX_STATUS_QUEUE,
-    { pollingIntervalSeconds: 0.5, batchSize: 50, localConcurrency: 2 },
-    (jobs) => runStatusJobs(ctx, jobs),
+    { pollingIntervalSeconds: 0.5, localConcurrency: 16 },
+    async (jobs: Job<StatusJob>[]) => {
+      for (const job of jobs) await runStatusJob(ctx, job.data);
+    },
   );
 }
 

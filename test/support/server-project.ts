@@ -26,7 +26,8 @@ export async function startServerProject(extraEnv: Record<string, string> = {}):
     ...(db.databaseUrl ? { DATABASE_URL: db.databaseUrl } : {}),
     ...extraEnv,
   };
-  let server = await startServer(env);
+  // Generous: a loaded CI machine can take a while to start a process.
+  let server = await startServer(env, 180_000);
   env.PORT = String(server.port);
   const api = async <T>(method: string, path: string, body?: unknown) => {
     const response = await fetch(`${server.url}/platform/v1${path}`, {
@@ -70,7 +71,7 @@ export async function startServerProject(extraEnv: Record<string, string> = {}):
     phoneNumberId,
     api,
     async restart() {
-      server = await startServer(env);
+      server = await startServer(env, 180_000);
       return server;
     },
     async close() {

@@ -44,7 +44,12 @@ interface Harness {
 async function harness(env: Record<string, string> = {}): Promise<Harness> {
   const t = await startTestApp({
     listen: true,
-    env: { PARLEY_SANDBOX_STATUS_DELAY_MS: "20", ...env },
+    env: {
+      PARLEY_SANDBOX_STATUS_DELAY_MS: "20",
+      // A send that timed out on a loaded machine is settled after 20 s, not 5 minutes.
+      PARLEY_BROADCAST_UNCERTAIN_SECONDS: "20",
+      ...env,
+    },
   });
   const project = await t.createProject();
   const number = await insertSandboxNumber(t, project.projectId);
