@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
+import { setTimeout as sleep, setImmediate as yieldToIo } from "node:timers/promises";
 import sql from "sql-template-tag";
 import type { AppContext } from "../../context.ts";
 import { reserveRateSlots } from "../../db/rate-limits.ts";
@@ -21,11 +21,11 @@ import { attemptKey } from "./tracking.ts";
 // At most once: a claimed recipient is `sending`; the key makes a repeated send of the same
 // attempt a replay, never a second message. A runner that dies leaves `sending` recipients
 // behind; the next runner settles them from the stored message of their attempt: none stored
-// → never reached Meta, sent again under the same key; a wamid → sent; failed → failed; no
-// answer → wait for Meta's status webhook (which carries the key and gives the message its
-// wamid), and only when later messages of the number have had their statuses and this one
-// has not for `PARLEY_BROADCAST_UNCERTAIN_SECONDS`, send a new attempt; after three times that
-// with no word at all, fail the recipient (`send_outcome_unknown`) rather than risk a duplicate.
+// → never reached Meta, sent again under the same key; a wamid → sent; a refusal → failed;
+// no answer → wait for Meta's status webhook, which carries the key and gives the message its
+// wamid. A send still unanswered after `PARLEY_BROADCAST_UNCERTAIN_SECONDS` fails as
+// `send_outcome_unknown` and is never sent again (Meta may have it; its status, if it comes,
+// turns the recipient into a sent one).
 
 export const BROADCAST_SWEEP_QUEUE = "broadcast-sweep";
 
@@ -269,7 +269,6 @@ interface AttemptMessage {
   status: MessageRow["status"];
   error: Record<string, unknown> | null;
   age_seconds: number;
-  later_statuses: boolean;
 }
 
 /**
@@ -288,12 +287,7 @@ async function settleOrphans(s: Sender): Promise<void> {
     const key = attemptKey(r.id, r.attempts);
     const [m] = await s.ctx.db.query<AttemptMessage>(sql`
       SELECT m.id, m.wamid, m.status, m.error,
-        extract(epoch FROM clock_timestamp() - m.created_at)::float8 AS age_seconds,
-        EXISTS (
-          SELECT 1 FROM messages later
-          WHERE later.phone_number_ref = m.phone_number_ref AND later.direction = 'outbound'
-            AND later.sent_at > m.sent_at + interval '1 second' AND later.statuses <> '[]'::jsonb
-        ) AS later_statuses
+        extract(epoch FROM clock_timestamp() - m.created_at)::float8 AS age_seconds
       FROM messages m WHERE m.phone_number_ref = ${s.number.id} AND m.idempotency_key = ${key}`);
     if (!m) {
       // Never stored, so never sent: back to pending under the same key.
@@ -309,27 +303,41 @@ async function settleOrphans(s: Sender): Promise<void> {
         body: { error: stored?.error },
         messageId: m.id,
       });
-    } else if (m.age_seconds > window * 3) {
+    } else if (m.age_seconds > window) {
+      // Meta may have sent it and its status may still come (it then turns the recipient
+      // into a sent one); sending again could make a duplicate, so it is not sent again.
       await markFailed(
         s,
         r,
         {
           code: "send_outcome_unknown",
           detail:
-            "Meta did not answer this send and sent no status for it; not sent again to avoid a duplicate",
+            "The send was cut off before Meta answered and no status has come for it; it is not sent again, to rule out a duplicate",
         },
         m.id,
       );
-    } else if (m.age_seconds > window && m.later_statuses) {
-      // Meta reported on later messages but never on this one: it did not get it. Send anew.
-      await s.ctx.db.query(sql`
-        UPDATE messages SET status = 'failed',
-          error = ${json({ error: { code: "send_outcome_unknown", message: "Meta never acknowledged this send" } })},
-          updated_at = clock_timestamp()
-        WHERE id = ${m.id} AND wamid IS NULL`);
-      await requeue(s, r, 0);
     }
   }
+}
+
+async function hasClaimable(s: Sender): Promise<boolean> {
+  const [row] = await s.ctx.db.query<{ found: boolean }>(sql`
+    SELECT EXISTS (
+      SELECT 1 FROM broadcast_recipients
+      WHERE broadcast_id = ${s.broadcast.id} AND status = 'pending'
+        AND (retry_at IS NULL OR retry_at <= clock_timestamp())) AS found`);
+  return row!.found;
+}
+
+/**
+ * Waits `ms`, or less when a send in flight finishes first. Always a real timer: the loop must
+ * yield to I/O, since embedded PGlite answers queries without any (the sandbox's answers to the
+ * sends in flight arrive over this very process's HTTP server).
+ */
+async function pause(s: Sender, ms: number, signal: AbortSignal): Promise<void> {
+  const timer = sleep(ms, undefined, { signal }).catch(() => undefined);
+  await Promise.race([timer, ...s.inFlight.values()]);
+  await yieldToIo();
 }
 
 /** Completes the broadcast when no recipient is left to send. */
@@ -383,9 +391,11 @@ export async function runBroadcast(ctx: AppContext, broadcastId: string, signal:
   }, RENEW_MS);
   const started = Date.now();
   let lastOrphanCheck = 0;
+  let shortClaim = false;
   let handOver = false;
   try {
     while (!signal.aborted && !s.halted) {
+      await yieldToIo();
       const status = await currentStatus(ctx, broadcastId);
       if (Date.now() - lastOrphanCheck > ORPHAN_CHECK_MS) {
         lastOrphanCheck = Date.now();
@@ -406,21 +416,25 @@ export async function runBroadcast(ctx: AppContext, broadcastId: string, signal:
         await Promise.race(s.inFlight.values());
         continue;
       }
+      // After a claim came up short, slots are taken only once there is something to send:
+      // they are the number's, shared with every other send.
+      if (shortClaim && !(await hasClaimable(s))) {
+        await pause(s, 250, signal);
+        shortClaim = false;
+        continue;
+      }
       const slots = await reserveRateSlots(ctx.db, `send:${s.number.id}`, s.pace, room);
       const claimed = slots.granted > 0 ? await claim(s, slots.granted) : [];
+      shortClaim = slots.granted > 0 && claimed.length < slots.granted;
       for (const r of await suppress(s, claimed)) {
         const send = sendOne(s, r).finally(() => s.inFlight.delete(r.id));
         s.inFlight.set(r.id, send);
       }
-      if (claimed.length === 0 && s.inFlight.size === 0) {
-        if (await tryComplete(s)) break;
-        // Throttled recipients waiting for their retry, or orphans still being settled.
-        await sleep(slots.granted > 0 ? 250 : slots.nextWindowMs, undefined, { signal }).catch(
-          () => undefined,
-        );
-      } else if (slots.granted < room) {
-        // The number's share of this second is used up: wait for the next one.
-        await sleep(slots.nextWindowMs, undefined, { signal }).catch(() => undefined);
+      if (claimed.length === 0 && s.inFlight.size === 0 && (await tryComplete(s))) break;
+      if (slots.granted < room || claimed.length === 0) {
+        // This second's share is used up, or nothing can be sent now (the rest is in flight,
+        // waits for a throttling retry, or is an orphan being settled).
+        await pause(s, slots.granted < room ? slots.nextWindowMs : 250, signal);
       }
     }
   } finally {

@@ -49,6 +49,14 @@ export async function recordBroadcastStatus(
   const recipientId = recipientOfMessage(message);
   if (!recipientId) return;
   const at = toIso(status.timestamp);
+  if (status.status !== "failed") {
+    // A send given up as `send_outcome_unknown` that Meta did get after all.
+    await tx.query(sql`
+      UPDATE broadcast_recipients SET status = 'sent', sent_at = coalesce(sent_at, ${at}::timestamptz),
+        message_id = ${message.id}, wamid = ${message.wamid}, failed_at = NULL, error_message = NULL,
+        error_details = NULL, updated_at = clock_timestamp()
+      WHERE id = ${recipientId} AND status = 'failed' AND error_details->>'code' = 'send_outcome_unknown'`);
+  }
   if (status.status === "delivered" || status.status === "read") {
     await tx.query(sql`
       UPDATE broadcast_recipients SET
