@@ -76,7 +76,7 @@ async function sandboxTally(databaseUrl: string, prefix: string) {
 async function run(crash: boolean) {
   const p = await startServerProject({
     PARLEY_SEND_RATE_PER_SECOND: String(rate),
-    // A send whose answer was lost in the crash waits this long for its status before a new attempt.
+    // A send whose answer was lost in the crash waits this long for its status before it fails.
     PARLEY_BROADCAST_UNCERTAIN_SECONDS: "30",
     LOG_LEVEL: "warn",
   });

@@ -26,7 +26,7 @@ export interface Config {
   sendRatePerSecond: number;
   /**
    * How long a broadcast send whose outcome is unknown (its process died waiting for Meta) waits
-   * for a status webhook before it is sent again (only if later sends have had their statuses).
+   * for a status webhook before its recipient fails as `send_outcome_unknown` (never re-sent).
    */
   broadcastUncertainSeconds: number;
   /** A reply within this many hours of a broadcast message counts as a response to it. */
