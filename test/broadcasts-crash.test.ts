@@ -120,7 +120,7 @@ describe("a broadcast across a crash", () => {
     await until(
       "a third of the broadcast sent",
       async () => ((await broadcast(id)).sent_count as number) >= total / 3 || undefined,
-      120_000,
+      300_000,
     );
     await p.server.kill();
     const before = await p.restart().then(() => broadcast(id));
