@@ -4,6 +4,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { type Browser, chromium, type Locator, type Page, type WebSocketRoute } from "playwright-core";
+import sql from "sql-template-tag";
 import type { PhoneNumberRow } from "../src/modules/phone-numbers/store.ts";
 import { simulateInbound } from "../src/sandbox/inbound.ts";
 import { graphTargetFor } from "../src/whatsapp/targets.ts";
@@ -362,6 +363,122 @@ describe("embedded inbox in Chromium", () => {
     await frame.locator("#search[placeholder='Buscar']").waitFor();
     const theme = await frame.locator("html").getAttribute("data-theme");
     assert.equal(theme, "dark");
+    await page.close();
+  });
+
+  it("shows a phone_number embed only its own number's conversations", async () => {
+    const other = await insertSandboxNumber(t, a.projectId);
+    await simulateInbound(t.ctx, {
+      phoneNumberId: other.phone_number_id,
+      from: "15550609000",
+      profileName: "Otro Número",
+      message: { type: "text", text: { body: "desde otro número" } },
+    });
+    await simulateInbound(t.ctx, {
+      phoneNumberId: number.phone_number_id,
+      from: "15550609100",
+      profileName: "Mismo Número",
+      message: { type: "text", text: { body: "desde este número" } },
+    });
+    const token = await embedToken({
+      scope_type: "phone_number",
+      scope_id: number.phone_number_id,
+      allowed_origins: [hostOrigin],
+    });
+    // status=all and a search for the other contact: even asked for it, the page never has it.
+    const page = await openHost(token, "?status=all");
+    const frame = page.frameLocator("#inbox");
+    await frame.locator("#conversations li", { hasText: "Mismo Número" }).waitFor();
+    assert.equal(await frame.locator("#conversations li", { hasText: "Otro Número" }).count(), 0);
+    await frame.locator("#search").fill("Otro");
+    await frame.locator("#conversations li.note", { hasText: "No conversations" }).waitFor();
+    assert.equal(await frame.locator("#conversations li:not(.note)").count(), 0);
+    await save(page, "inbox-phone-number-scope");
+
+    // The same check from the page's own origin, as a script in the inbox would make it.
+    const otherConversation = (
+      await t.api(a, {
+        method: "GET",
+        url: "/platform/v1/whatsapp/conversations?phone_number=15550609000",
+      })
+    ).json().data[0];
+    const inbox = page.frames().find((f) => f.url().includes("/embed/"))!;
+    const status = await inbox.evaluate(
+      async ([id, bearer]) =>
+        (
+          await fetch(`/embed/api/conversations/${id}/messages`, {
+            headers: { authorization: `Bearer ${bearer}` },
+          })
+        ).status,
+      [otherConversation.id, token],
+    );
+    assert.equal(status, 404);
+    await page.close();
+  });
+
+  it("shows the 401 view, with no data, for an expired and for a revoked token", async () => {
+    const expiring = await t.api(a, {
+      method: "POST",
+      url: "/platform/v1/inbox_embeds",
+      payload: { inbox_embed: { scope_type: "project", allowed_origins: [hostOrigin] } },
+    });
+    const { id, token: expired } = expiring.json().data;
+    await t.ctx.db.query(
+      sql`UPDATE inbox_embeds SET expires_at = now() - interval '1 minute' WHERE id = ${id}`,
+    );
+    const revoked = await t.api(a, {
+      method: "POST",
+      url: "/platform/v1/inbox_embeds",
+      payload: { inbox_embed: { scope_type: "project", allowed_origins: [hostOrigin] } },
+    });
+    await t.api(a, { method: "DELETE", url: `/platform/v1/inbox_embeds/${revoked.json().data.id}` });
+
+    for (const [name, token] of [
+      ["expired", expired],
+      ["revoked", revoked.json().data.token],
+    ] as const) {
+      const page = await openHost(token);
+      const frame = page.frameLocator("#inbox");
+      await frame.getByText("This inbox link is invalid, revoked or expired.").waitFor();
+      assert.equal(await frame.locator("#conversations").count(), 0, `${name}: no inbox`);
+      assert.equal(await frame.getByText("Maria").count(), 0, `${name}: no contact shown`);
+      await save(page, `inbox-401-${name}`);
+      await page.close();
+    }
+  });
+
+  it("does not let a host outside allowed_origins call the embed API or open its WebSocket", async () => {
+    // Not allowed: a host on another origin holding a valid token still gets nothing.
+    const foreignToken = await embedToken({
+      scope_type: "project",
+      allowed_origins: ["https://app.example.com"],
+    });
+    // Allowed: the same calls from the listed host work, so the refusal above is the Origin check.
+    const allowedToken = await embedToken({ scope_type: "project", allowed_origins: [hostOrigin] });
+    const page = await browser.newPage();
+    await page.goto(`${hostOrigin}/?src=about:blank`);
+    const callFromHost = (bearer: string) =>
+      page.evaluate(
+        async ([base, token]) => {
+          const api = await fetch(`${base}/embed/api/conversations`, {
+            headers: { authorization: `Bearer ${token}` },
+          }).then(
+            async (r) => `status ${r.status}: ${(await r.json()).data?.length ?? "no data"}`,
+            () => "refused",
+          );
+          const socket = await new Promise<string>((resolve) => {
+            const ws = new WebSocket(`${base.replace("http", "ws")}/embed/api/ws?token=${token}`);
+            ws.onmessage = () => resolve("open");
+            ws.onerror = () => resolve("refused");
+          });
+          return { api, socket };
+        },
+        [t.baseUrl, bearer],
+      );
+    assert.deepEqual(await callFromHost(foreignToken), { api: "refused", socket: "refused" });
+    const allowed = await callFromHost(allowedToken);
+    assert.match(allowed.api, /^status 200: [1-9]/);
+    assert.equal(allowed.socket, "open");
     await page.close();
   });
 
