@@ -290,6 +290,19 @@ describe("embedded inbox in Chromium", () => {
         timestamp: String(Math.floor(Date.now() / 1000) - 2 * 24 * 3600),
       },
     });
+    await t.ctx.graph.request(graphTargetFor(t.ctx, number), {
+      method: "POST",
+      path: `/${number.business_account_id}/message_templates`,
+      json: {
+        name: "receipt_photo",
+        language: "en_US",
+        category: "utility",
+        components: [
+          { type: "HEADER", format: "IMAGE" },
+          { type: "BODY", text: "Here is your receipt for order {{1}}." },
+        ],
+      },
+    });
     t.ctx.config.publicUrl = t.baseUrl;
     const token = await embedToken({ scope_type: "project", allowed_origins: [hostOrigin] });
     const page = await openHost(token);
@@ -319,6 +332,15 @@ describe("embedded inbox in Chromium", () => {
     await save(page, "inbox-template");
     await frame.locator("#send-template").click();
     await frame.locator(".msg.outbound", { hasText: "[template order_update]" }).waitFor();
+
+    // A template with an image header takes a file for it.
+    await frame.locator("#template").selectOption({ label: "receipt_photo (en_US)" });
+    await frame
+      .locator("#template-file")
+      .setInputFiles({ name: "receipt.png", mimeType: "image/png", buffer: PNG });
+    await frame.locator("#template-params input:not([type=file])").fill("#B-8");
+    await frame.locator("#send-template").click();
+    await frame.locator(".msg.outbound", { hasText: "[template receipt_photo]" }).waitFor();
     await page.close();
   });
 

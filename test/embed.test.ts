@@ -4,6 +4,7 @@ import sql from "sql-template-tag";
 import type { PhoneNumberRow } from "../src/modules/phone-numbers/store.ts";
 import { addUser } from "../src/modules/users/service.ts";
 import { simulateInbound } from "../src/sandbox/inbound.ts";
+import { graphTargetFor } from "../src/whatsapp/targets.ts";
 import { startTestApp, type TestApp, type TestProject } from "./support/app.ts";
 import { insertSandboxNumber, PNG } from "./support/fixtures.ts";
 
@@ -501,12 +502,93 @@ describe("the embed's composer", () => {
       name: "seasonal_promotion",
       language: "en_US",
       category: "MARKETING",
+      header_format: "TEXT",
       header: "Our seasonal sale is on!",
       body: "Shop now through {{1}} and use code {{2}} to get an exclusive discount.",
       header_parameters: 0,
       body_parameters: 2,
     });
     assert.ok(byName.has("order_update") && byName.has("hello_world"));
+  });
+
+  it("sends a template with an image or document header from a file, uploaded to the number's media first", async () => {
+    const target = graphTargetFor(t.ctx, composerNumber);
+    for (const [name, format] of [
+      ["receipt_photo", "IMAGE"],
+      ["receipt_pdf", "DOCUMENT"],
+    ]) {
+      await t.ctx.graph.request(target, {
+        method: "POST",
+        path: `/${composerNumber.business_account_id}/message_templates`,
+        json: {
+          name,
+          language: "en_US",
+          category: "utility",
+          components: [
+            { type: "HEADER", format },
+            { type: "BODY", text: "Here is your receipt for order {{1}}." },
+          ],
+        },
+      });
+    }
+    const e = await embed(a, { scope_type: "phone_number", scope_id: composerNumber.phone_number_id });
+    const old = await conversationOf(e.token, "15550820000");
+    const listed = (await api(e.token, `/conversations/${old.id}/templates`)).json().data as {
+      name: string;
+      header_format: string | null;
+      header_parameters: number;
+      body_parameters: number;
+    }[];
+    const photo = listed.find((tpl) => tpl.name === "receipt_photo")!;
+    assert.deepEqual([photo.header_format, photo.header_parameters, photo.body_parameters], ["IMAGE", 0, 1]);
+
+    const templateForm = (name: string, file?: [Blob, string]) => {
+      const form = new FormData();
+      form.append("name", name);
+      form.append("language", "en_US");
+      form.append("body_parameters", "#77");
+      if (file) form.append("file", ...file);
+      return fetch(`${t.baseUrl}/embed/api/conversations/${old.id}/template`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${e.token}` },
+        body: form,
+      });
+    };
+    const sent = await templateForm("receipt_photo", [
+      new Blob([new Uint8Array(PNG)], { type: "image/png" }),
+      "r.png",
+    ]);
+    assert.equal(sent.status, 201, await sent.clone().text());
+    const [send] = (await sandboxSends("15550820000")).filter((s) => s.type === "template");
+    const { components } = send!.body.template as { components: { type: string; parameters: unknown[] }[] };
+    const [header] = components[0]!.parameters as { type: string; image: { id: string } }[];
+    assert.equal(header!.type, "image");
+    assert.match(header!.image.id, /\S/, "the uploaded media's id");
+    assert.deepEqual(components[1], { type: "body", parameters: [{ type: "text", text: "#77" }] });
+
+    const pdf = await templateForm("receipt_pdf", [
+      new Blob(["%PDF-1.4 receipt"], { type: "application/pdf" }),
+      "r.pdf",
+    ]);
+    assert.equal(pdf.status, 201, await pdf.clone().text());
+    const [pdfSend] = (await sandboxSends("15550820000")).filter((s) => s.type === "template");
+    const pdfHeader = (pdfSend!.body.template as { components: { parameters: Record<string, unknown>[] }[] })
+      .components[0]!.parameters[0]!;
+    assert.equal(pdfHeader.type, "document");
+    assert.equal((pdfHeader.document as { filename: string }).filename, "r.pdf");
+
+    const noFile = await templateForm("receipt_photo");
+    assert.equal(noFile.status, 422);
+    assert.match((await noFile.json()).error, /file/);
+    const unnamed = new FormData();
+    unnamed.append("language", "en_US");
+    const missingName = await fetch(`${t.baseUrl}/embed/api/conversations/${old.id}/template`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${e.token}` },
+      body: unnamed,
+    });
+    assert.equal(missingName.status, 422);
+    assert.match((await missingName.json()).error, /name/);
   });
 
   it("sends only templates outside the 24-hour window, and a template reopens an ended conversation", async () => {

@@ -83,11 +83,70 @@ function messageTypeFor(mime: string): "image" | "sticker" | "audio" | "video" |
 /** Caption limit of WhatsApp media messages. */
 const MAX_CAPTION = 1024;
 
+/** A file received from a multipart body, saved to a temporary file. */
+interface ReceivedFile {
+  path: string;
+  filename: string;
+  mime: string;
+  truncated: boolean;
+}
+
 /**
- * A media reply from a multipart body (`file`, optional `caption`, in any order): the file is
- * streamed to a temporary file (never held in memory), checked against Meta's types and size
- * limits, uploaded to the number's media on Meta (or the sandbox) with the upload the Meta
- * proxy uses, then sent by its media id.
+ * Reads a multipart body (parts in any order): the part named `file` is streamed to a temporary
+ * file in `dir` (never held in memory); text fields are collected by name, repeated ones in order.
+ */
+async function receiveParts(parts: AsyncIterable<Multipart>, dir: string) {
+  let file: ReceivedFile | undefined;
+  const fields = new Map<string, string[]>();
+  for await (const part of parts) {
+    if (part.type === "file" && part.fieldname === "file" && !file) {
+      const saved = path.join(dir, "upload");
+      await pipeline(part.file, fs.createWriteStream(saved));
+      file = { path: saved, filename: part.filename, mime: part.mimetype, truncated: part.file.truncated };
+    } else if (part.type === "file") {
+      part.file.resume();
+    } else if (typeof part.value === "string") {
+      fields.set(part.fieldname, [...(fields.get(part.fieldname) ?? []), part.value]);
+    }
+  }
+  return { file, fields };
+}
+
+/**
+ * Checks a received file against Meta's types and size limits and uploads it to the number's
+ * media on Meta (or the sandbox) with the upload the Meta proxy uses; answers its media id.
+ */
+async function uploadReceived(ctx: AppContext, number: PhoneNumberRow, file: ReceivedFile | undefined) {
+  if (!file) throw invalid("file", "is required");
+  let mime = normalizeMimeType(file.mime || "application/octet-stream");
+  if (!MEDIA_LIMITS[mime]) mime = mimeTypeFromName(file.filename) ?? mime;
+  const limit = MEDIA_LIMITS[mime];
+  if (!limit) throw invalid("file", `has type ${mime}, which WhatsApp does not accept`);
+  const size = (await fs.promises.stat(file.path)).size;
+  if (file.truncated || size > limit) {
+    throw new HttpError(413, `file is larger than ${limit} bytes, the limit for ${mime}`);
+  }
+  if (size === 0) throw invalid("file", "is empty");
+  let mediaId: string | undefined;
+  try {
+    const uploaded = await uploadToMeta(
+      ctx,
+      number,
+      { messaging_product: "whatsapp", type: mime },
+      { path: file.path, filename: file.filename || undefined, contentType: mime },
+    );
+    mediaId = uploaded.id;
+  } catch (err) {
+    if (err instanceof GraphApiError) throw metaFailure(err);
+    throw err;
+  }
+  if (!mediaId) throw new HttpError(502, "Meta API error: the upload returned no id");
+  return { mediaId, mime, filename: file.filename };
+}
+
+/**
+ * A media reply from a multipart body (`file`, optional `caption`), uploaded to the number's
+ * media and sent by its media id.
  */
 export async function sendMedia(
   ctx: AppContext,
@@ -97,49 +156,15 @@ export async function sendMedia(
   requireActive(conversation);
   const number = await numberOf(ctx, conversation);
   return withTempDir(async (dir) => {
-    const saved = path.join(dir, "upload");
-    let file: { filename: string; mime: string; truncated: boolean } | undefined;
-    let caption: string | undefined;
-    for await (const part of parts) {
-      if (part.type === "file" && part.fieldname === "file" && !file) {
-        await pipeline(part.file, fs.createWriteStream(saved));
-        file = { filename: part.filename, mime: part.mimetype, truncated: part.file.truncated };
-      } else if (part.type === "file") {
-        part.file.resume();
-      } else if (part.fieldname === "caption" && typeof part.value === "string") {
-        caption = part.value.trim() || undefined;
-      }
-    }
-    if (!file) throw invalid("file", "is required");
+    const { file, fields } = await receiveParts(parts, dir);
+    const caption = fields.get("caption")?.[0]?.trim() || undefined;
     if (caption && caption.length > MAX_CAPTION)
       throw invalid("caption", `must be at most ${MAX_CAPTION} characters`);
-    let mime = normalizeMimeType(file.mime || "application/octet-stream");
-    if (!MEDIA_LIMITS[mime]) mime = mimeTypeFromName(file.filename) ?? mime;
-    const limit = MEDIA_LIMITS[mime];
-    if (!limit) throw invalid("file", `has type ${mime}, which WhatsApp does not accept`);
-    const size = (await fs.promises.stat(saved)).size;
-    if (file.truncated || size > limit) {
-      throw new HttpError(413, `file is larger than ${limit} bytes, the limit for ${mime}`);
-    }
-    if (size === 0) throw invalid("file", "is empty");
-    let mediaId: string | undefined;
-    try {
-      const uploaded = await uploadToMeta(
-        ctx,
-        number,
-        { messaging_product: "whatsapp", type: mime },
-        { path: saved, filename: file.filename || undefined, contentType: mime },
-      );
-      mediaId = uploaded.id;
-    } catch (err) {
-      if (err instanceof GraphApiError) throw metaFailure(err);
-      throw err;
-    }
-    if (!mediaId) throw new HttpError(502, "Meta API error: the upload returned no id");
+    const { mediaId, mime, filename } = await uploadReceived(ctx, number, file);
     const type = messageTypeFor(mime);
     const media: Record<string, unknown> = { id: mediaId };
     if (caption && type !== "audio" && type !== "sticker") media.caption = caption;
-    if (type === "document" && file.filename) media.filename = file.filename;
+    if (type === "document" && filename) media.filename = filename;
     return send(ctx, conversation, number, { type, [type]: media });
   });
 }
@@ -157,15 +182,20 @@ function wabaOf(number: PhoneNumberRow): string | null {
   return number.business_account_id ?? (number.kind === "sandbox" ? DEFAULT_SANDBOX_WABA : null);
 }
 
+const headerFormat = (header: Record<string, unknown>) => String(header.format ?? "TEXT").toUpperCase();
+
 const textOf = (components: Record<string, unknown>[], type: string) => {
   const component = components.find((c) => String(c.type).toUpperCase() === type);
   return typeof component?.text === "string" ? component.text : null;
 };
 
+/** Header formats the inbox can fill in: text, or a file the agent picks for a media header. */
+const FILLABLE_HEADERS = ["TEXT", "IMAGE", "VIDEO", "DOCUMENT"];
+
 /**
- * The approved templates of the conversation's number's WABA that the inbox can fill in: no
- * header, or a text header (a media header would need a file). Each comes with its header and
- * body text and how many parameters each takes.
+ * The approved templates of the conversation's number's WABA that the inbox can fill in (no
+ * header, a text header, or an image, video or document header). Each comes with its header
+ * format, header and body text, and how many text parameters each takes.
  */
 export async function listTemplates(ctx: AppContext, conversation: ConversationRow) {
   const number = await numberOf(ctx, conversation);
@@ -195,17 +225,20 @@ export async function listTemplates(ctx: AppContext, conversation: ConversationR
     .filter((t) => t.status === "APPROVED")
     .filter((t) => {
       const header = (t.components ?? []).find((c) => String(c.type).toUpperCase() === "HEADER");
-      return !header || String(header.format ?? "TEXT").toUpperCase() === "TEXT";
+      return !header || FILLABLE_HEADERS.includes(headerFormat(header));
     })
     .map((t) => {
       const components = t.components ?? [];
+      const header = components.find((c) => String(c.type).toUpperCase() === "HEADER");
+      const format = header ? headerFormat(header) : null;
       return {
         name: t.name,
         language: t.language,
         category: t.category,
+        header_format: format,
         header: textOf(components, "HEADER"),
         body: textOf(components, "BODY"),
-        header_parameters: expectedParameters(components, "header"),
+        header_parameters: format === "TEXT" ? expectedParameters(components, "header") : 0,
         body_parameters: expectedParameters(components, "body"),
       };
     })
@@ -219,17 +252,33 @@ export interface TemplateChoice {
   body_parameters?: string[];
 }
 
+/** The file of a template's media header, already uploaded to the number's media. */
+interface HeaderMedia {
+  type: "image" | "video" | "document";
+  id: string;
+  filename?: string;
+}
+
 /**
  * Sends an approved template, the way back to a contact outside the 24-hour window. Meta (or
  * the sandbox) checks the template, its approval and the parameter counts; an ended
  * conversation gets a new one, as any send to the contact would.
  */
-export async function sendTemplate(ctx: AppContext, conversation: ConversationRow, choice: TemplateChoice) {
+export async function sendTemplate(
+  ctx: AppContext,
+  conversation: ConversationRow,
+  choice: TemplateChoice,
+  headerMedia?: HeaderMedia,
+) {
   const text = (values: string[]) => values.map((value) => ({ type: "text", text: value }));
-  const components = [
-    ...(choice.header_parameters?.length
+  const { type, ...media } = headerMedia ?? {};
+  const header = type
+    ? [{ type: "header", parameters: [{ type, [type]: media }] }]
+    : choice.header_parameters?.length
       ? [{ type: "header", parameters: text(choice.header_parameters) }]
-      : []),
+      : [];
+  const components = [
+    ...header,
     ...(choice.body_parameters?.length ? [{ type: "body", parameters: text(choice.body_parameters) }] : []),
   ];
   return send(ctx, conversation, await numberOf(ctx, conversation), {
@@ -239,5 +288,49 @@ export async function sendTemplate(ctx: AppContext, conversation: ConversationRo
       language: { code: choice.language },
       ...(components.length ? { components } : {}),
     },
+  });
+}
+
+/** The header parameter type a file goes as: what Meta takes in an image or video header, else a document. */
+function headerTypeFor(mime: string): HeaderMedia["type"] {
+  if (mime === "image/jpeg" || mime === "image/png") return "image";
+  if (mime === "video/mp4" || mime === "video/3gpp") return "video";
+  return "document";
+}
+
+/**
+ * A template with an image, video or document header, from a multipart body: `name`,
+ * `language`, `body_parameters` (repeated, in order) and the header's `file`, which is uploaded
+ * to the number's media first and sent by its id.
+ */
+export async function sendTemplateWithMedia(
+  ctx: AppContext,
+  conversation: ConversationRow,
+  parts: AsyncIterable<Multipart>,
+): Promise<InboxSent> {
+  const number = await numberOf(ctx, conversation);
+  return withTempDir(async (dir) => {
+    const { file, fields } = await receiveParts(parts, dir);
+    const single = (name: string, max: number) => {
+      const value = fields.get(name)?.[0]?.trim();
+      if (!value) throw invalid(name, "is required");
+      if (value.length > max) throw invalid(name, `must be at most ${max} characters`);
+      return value;
+    };
+    const name = single("name", 512);
+    const language = single("language", 16);
+    const bodyParameters = fields.get("body_parameters") ?? [];
+    if (bodyParameters.length > 20) throw invalid("body_parameters", "must have at most 20 items");
+    if (bodyParameters.some((v) => v.length === 0 || v.length > 1024)) {
+      throw invalid("body_parameters", "must each be 1 to 1024 characters");
+    }
+    const { mediaId, mime, filename } = await uploadReceived(ctx, number, file);
+    const type = headerTypeFor(mime);
+    return sendTemplate(
+      ctx,
+      conversation,
+      { name, language, body_parameters: bodyParameters },
+      { type, id: mediaId, ...(type === "document" && filename ? { filename } : {}) },
+    );
   });
 }

@@ -18,7 +18,14 @@ import { presentMessage } from "../modules/messages/presenter.ts";
 import type { MessageRow } from "../modules/messages/store.ts";
 import { MAX_MEDIA_BYTES } from "../whatsapp/media-types.ts";
 import { authenticateEmbedRequest, frameAncestors, lookupEmbed, requestToken } from "./access.ts";
-import { listTemplates, sendMedia, sendTemplate, sendText, type TemplateChoice } from "./compose.ts";
+import {
+  listTemplates,
+  sendMedia,
+  sendTemplate,
+  sendTemplateWithMedia,
+  sendText,
+  type TemplateChoice,
+} from "./compose.ts";
 import { InboxHub } from "./live.ts";
 import { clientScript, embedPage, unauthorizedPage } from "./page.ts";
 import { presentEmbedConversation } from "./present.ts";
@@ -285,18 +292,28 @@ export function embedRoutes(app: Server, ctx: AppContext): void {
         "/conversations/:id/template",
         {
           schema: {
-            body: Type.Object({
-              name: Type.String({ minLength: 1, maxLength: 512 }),
-              language: Type.String({ minLength: 2, maxLength: 16 }),
-              header_parameters: Parameters,
-              body_parameters: Parameters,
-            }),
+            // JSON, or multipart when the template's media header comes as a file.
+            body: {
+              content: {
+                "application/json": {
+                  schema: Type.Object({
+                    name: Type.String({ minLength: 1, maxLength: 512 }),
+                    language: Type.String({ minLength: 2, maxLength: 16 }),
+                    header_parameters: Parameters,
+                    body_parameters: Parameters,
+                  }),
+                },
+                "multipart/form-data": { schema: {} },
+              },
+            },
           },
         },
         async (request, reply) => {
           const embed = await authenticateEmbedRequest(ctx, request, reply);
           const conversation = await scopedConversation(ctx, embed, (request.params as { id: string }).id);
-          const sent = await sendTemplate(ctx, conversation, request.body as TemplateChoice);
+          const sent = request.isMultipart()
+            ? await sendTemplateWithMedia(ctx, conversation, request.parts())
+            : await sendTemplate(ctx, conversation, request.body as TemplateChoice);
           return reply.code(201).send({ data: sent });
         },
       );

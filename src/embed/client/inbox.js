@@ -305,6 +305,13 @@ function renderTemplate() {
     $("template-preview").textContent = "";
     return;
   }
+  // A media header is filled with a file of the header's kind.
+  const accept = { IMAGE: "image/jpeg,image/png", VIDEO: "video/mp4,video/3gpp", DOCUMENT: "" };
+  if (tpl.header_format in accept) {
+    const file = el("input", { type: "file", id: "template-file", required: true, title: t.header_file });
+    if (accept[tpl.header_format]) file.accept = accept[tpl.header_format];
+    box.append(file);
+  }
   for (const [part, count] of [
     ["header", tpl.header_parameters],
     ["body", tpl.body_parameters],
@@ -614,12 +621,23 @@ $("templates").onsubmit = async (e) => {
   e.preventDefault();
   const tpl = chosenTemplate();
   if (!tpl || !state.selected) return;
-  const body = { name: tpl.name, language: tpl.language };
-  if (tpl.header_parameters) body.header_parameters = values("header");
-  if (tpl.body_parameters) body.body_parameters = values("body");
+  let body;
+  const file = $("template-file")?.files[0];
+  if (file) {
+    body = new FormData();
+    body.append("name", tpl.name);
+    body.append("language", tpl.language);
+    for (const value of values("body")) body.append("body_parameters", value);
+    body.append("file", file);
+  } else {
+    const choice = { name: tpl.name, language: tpl.language };
+    if (tpl.header_parameters) choice.header_parameters = values("header");
+    if (tpl.body_parameters) choice.body_parameters = values("body");
+    body = JSON.stringify(choice);
+  }
   try {
     const path = `/conversations/${state.selected}/template`;
-    await sent((await api(path, { method: "POST", body: JSON.stringify(body) })).data);
+    await sent((await api(path, { method: "POST", body })).data);
     renderTemplate();
   } catch (err) {
     showError(err);
