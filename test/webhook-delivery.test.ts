@@ -18,14 +18,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 const eventOf = (r: ReceivedWebhook) => r.headers["x-webhook-event"];
 
-/** Polls `read` until `ok` holds (up to 30 s). */
+/** Polls `read` until `ok` holds (up to 90 s: a loaded CI machine is slow, a healthy run fast). */
 async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
-  for (let i = 0; i < 300; i++) {
+  const deadline = Date.now() + 90_000;
+  for (;;) {
     const value = await read();
     if (ok(value)) return value;
+    if (Date.now() > deadline) throw new Error("condition not met");
     await sleep(100);
   }
-  throw new Error("condition not met");
 }
 
 let t: TestApp;
