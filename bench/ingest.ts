@@ -1,17 +1,18 @@
 // Ingest benchmark: signed inbound Meta webhooks (one text message each, from many contacts)
 // posted to POST /webhooks/whatsapp of a real server process at increasing rates, on
 // PostgreSQL and on PGlite. Reports, per rate, the messages acknowledged per second, p50/p99
-// latency and the server's RSS; then counts the stored messages to show none was lost or
-// stored twice.
+// latency, the CPU time one message cost the server process and the database backends, and the
+// server's RSS; then counts the stored messages to show none was lost or stored twice.
 //
-//   node bench/ingest.ts [--engine postgres|pglite|both] [--rates 100,250,500,1000,2000,3000]
-//                        [--seconds 10] [--contacts 5000]
+//   node bench/ingest.ts [--engine postgres|pglite|both] [--rates 25,50,100,250,500,1000,2000,3000]
+//                        [--seconds 10] [--contacts 1000]
 //
 // PostgreSQL: a database is created on TEST_DATABASE_URL's server (default
 // postgres://postgres@127.0.0.1:5432/postgres) and dropped afterwards.
 import { parseArgs } from "node:util";
 import {
   contact,
+  cpuMeter,
   type Engine,
   engines,
   HttpClient,
@@ -21,6 +22,7 @@ import {
   numberDetails,
   numberList,
   openLoop,
+  round,
   sampleRss,
   startBenchServer,
   wamid,
@@ -30,9 +32,9 @@ import {
 const { values: args } = parseArgs({
   options: {
     engine: { type: "string", default: "both" },
-    rates: { type: "string", default: "100,250,500,1000,2000,3000" },
+    rates: { type: "string", default: "25,50,100,250,500,1000,2000,3000" },
     seconds: { type: "string", default: "10" },
-    contacts: { type: "string", default: "5000" },
+    contacts: { type: "string", default: "1000" },
   },
 });
 const rates = numberList(args.rates, "--rates");
@@ -62,6 +64,7 @@ async function run(engine: Engine) {
           text: messageText(n),
         });
       });
+      const cpu = await cpuMeter(p, engine);
       const step = await openLoop(rate, seconds, async (i) => {
         const { body, signature } = webhooks[i]!;
         const res = await client.request("POST", "/webhooks/whatsapp", body, {
@@ -71,7 +74,15 @@ async function run(engine: Engine) {
       });
       posted += count;
       acknowledged += step.ok;
-      steps.push({ engine, ...step, ...stepRss.stop(), ...machine() });
+      const used = await cpu.stop();
+      steps.push({
+        engine,
+        ...step,
+        server_cpu_ms_per_msg: round((used.server_cpu_s * 1000) / step.ok, 2),
+        db_cpu_ms_per_msg: round((used.database_cpu_s * 1000) / step.ok, 2),
+        ...stepRss.stop(),
+        ...machine(),
+      });
       console.log(JSON.stringify(steps.at(-1)));
       // An overloaded step says enough; higher rates would only queue longer.
       if (step.achieved_per_s < 0.8 * rate) break;

@@ -5,7 +5,8 @@
 // webhooks back to the receiver, so that work runs alongside. The per-number rate limit is
 // raised to its maximum (1,000/s) and the load is spread over several numbers, so the limiter is
 // not what is measured. Afterwards: sends accepted by the sandbox (sandbox_sends) against
-// messages stored with a wamid, and how long the status webhooks took to catch up.
+// messages stored with a wamid, how long the status webhooks took to catch up, and the CPU time
+// one send cost the server and the database, status webhooks included.
 //
 //   node bench/send.ts [--concurrency 1,4,16,64] [--seconds 10] [--numbers 2] [--contacts 500]
 //
@@ -16,12 +17,14 @@ import {
   addSandboxNumber,
   closedLoop,
   contact,
+  cpuMeter,
   HttpClient,
   inboundTextWebhook,
   machine,
   messageText,
   numberDetails,
   numberList,
+  round,
   sampleRss,
   startBenchServer,
   waitUntil,
@@ -67,6 +70,7 @@ for (const id of numbers) {
 }
 
 const rss = sampleRss(p.server.child.pid!);
+const cpu = await cpuMeter(p, "postgres");
 const steps = [];
 const rejected = new Map<string, number>();
 let sent = 0;
@@ -126,6 +130,7 @@ const statusesCaughtUpAfter = await waitUntil(async () => {
   last = await count();
   return last.read >= last.with_wamid;
 }, 300_000);
+const used = await cpu.stop();
 client.close();
 await p.close();
 
@@ -138,6 +143,9 @@ const summary = {
   sandbox_distinct_wamids: last.distinct,
   read: last.read,
   statuses_caught_up_after_s: statusesCaughtUpAfter,
+  // Everything a send cost, from the first send until its statuses were all applied.
+  server_cpu_ms_per_send: round((used.server_cpu_s * 1000) / accepted, 2),
+  db_cpu_ms_per_send: round((used.database_cpu_s * 1000) / accepted, 2),
   ...memory,
 };
 console.table([summary]);

@@ -369,3 +369,54 @@ export async function waitUntil(probe: () => Promise<boolean>, timeoutMs: number
   }
   return null;
 }
+
+/** CPU seconds (user + system) a process has used so far; undefined once it is gone. */
+function cpuSecondsOf(pid: number): number | undefined {
+  try {
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+const CLOCK_TICKS = 100;
+
+/**
+ * CPU time spent by the server process and, on PostgreSQL (local), by the backends serving its
+ * database, from this call to `stop()`: what the work costs, whatever else the machine is
+ * doing. Backends are listed at both ends (the pool keeps its connections; one that exits in
+ * between is not counted).
+ */
+export async function cpuMeter(p: ServerProject, engine: Engine) {
+  const backends = async (): Promise<number[]> => {
+    if (engine !== "postgres") return [];
+    const client = new pg.Client({ connectionString: p.env.DATABASE_URL });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ pid: number }>(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+      );
+      return rows.map((r) => r.pid);
+    } finally {
+      await client.end();
+    }
+  };
+  const serverPid = p.server.child.pid!;
+  const before = new Map<number, number>();
+  for (const pid of [serverPid, ...(await backends())]) before.set(pid, cpuSecondsOf(pid) ?? 0);
+  return {
+    /** CPU seconds used by the server and by the database since the meter started. */
+    async stop() {
+      const pids = new Set([...before.keys(), ...(await backends())]);
+      let database = 0;
+      for (const pid of pids) {
+        const now = cpuSecondsOf(pid);
+        if (pid !== serverPid && now !== undefined) database += now - (before.get(pid) ?? 0);
+      }
+      const server = (cpuSecondsOf(serverPid) ?? 0) - before.get(serverPid)!;
+      return { server_cpu_s: round(server, 2), database_cpu_s: round(database, 2) };
+    },
+  };
+}

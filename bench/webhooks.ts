@@ -20,6 +20,7 @@ import { parseArgs } from "node:util";
 import { signWebhookBody } from "../src/webhooks/dispatcher.ts";
 import {
   contact,
+  cpuMeter,
   HttpClient,
   inboundTextWebhook,
   machine,
@@ -124,11 +125,13 @@ for (let i = 0; i < backlog; i += 100) {
 }
 const held = posted;
 const rss = sampleRss(p.server.child.pid!);
+const drainCpu = await cpuMeter(p, "postgres");
 const resumedAt = performance.now();
 await p.api("PATCH", `/whatsapp/webhooks/${webhookId}`, { whatsapp_webhook: { active: true } });
 const drained = await waitUntil(async () => received.size >= held, 600_000);
 const arrivals = [...received.values()].map((r) => r.at - resumedAt);
 const drainSeconds = percentile(arrivals, 100) / 1000;
+const drainUsed = await drainCpu.stop();
 const drain = {
   held_deliveries: held,
   delivered: received.size,
@@ -137,6 +140,8 @@ const drain = {
   deliveries_per_s: Math.round(received.size / drainSeconds),
   bad_signatures: badSignatures,
   repeated: [...received.values()].filter((r) => r.times > 1).length,
+  server_cpu_ms_per_delivery: round((drainUsed.server_cpu_s * 1000) / received.size, 2),
+  db_cpu_ms_per_delivery: round((drainUsed.database_cpu_s * 1000) / received.size, 2),
   ...rss.stop(),
   ...machine(),
 };
@@ -147,6 +152,7 @@ const steps = [];
 for (const rate of rates) {
   const first = posted;
   const stepRss = sampleRss(p.server.child.pid!);
+  const cpu = await cpuMeter(p, "postgres");
   const scheduled = new Map<string, number>();
   const start = performance.now();
   const ingest = await openLoop(
@@ -161,6 +167,7 @@ for (const rate of rates) {
   );
   posted += ingest.sent;
   const complete = await waitUntil(async () => received.size >= posted, 300_000);
+  const used = await cpu.stop();
   const delays = [...received.values()]
     .filter((r) => scheduled.has(r.wamid))
     .map((r) => r.at - scheduled.get(r.wamid)!);
@@ -173,6 +180,9 @@ for (const rate of rates) {
     delay_p50_ms: round(percentile(delays, 50)),
     delay_p99_ms: round(percentile(delays, 99)),
     delay_max_ms: round(percentile(delays, 100)),
+    // Ingest and delivery of one message together.
+    server_cpu_ms_per_msg: round((used.server_cpu_s * 1000) / ingest.ok, 2),
+    db_cpu_ms_per_msg: round((used.database_cpu_s * 1000) / ingest.ok, 2),
     ...stepRss.stop(),
     ...machine(),
   });
