@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
@@ -91,9 +92,34 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
   };
 }
 
+/**
+ * A parameterised statement of bounded size runs as a named prepared statement, so each pooled
+ * connection parses and plans it once instead of on every call (planning costs more than
+ * running most of Parley's statements). The name is a hash of the text, remembered per text.
+ * Statements with many values or a long text (bulk inserts, whose text grows with their rows)
+ * stay unnamed, which bounds how many statements a connection keeps.
+ */
+const MAX_PREPARED_VALUES = 100;
+const MAX_PREPARED_TEXT = 8_000;
+const statementNames = new Map<string, string>();
+
+function statementName(text: string, values: unknown[] | undefined): string | undefined {
+  if (!values?.length || values.length > MAX_PREPARED_VALUES || text.length > MAX_PREPARED_TEXT)
+    return undefined;
+  let name = statementNames.get(text);
+  if (!name) {
+    // Bounded anyway (Parley's statements are fixed texts); a safety valve all the same.
+    if (statementNames.size >= 10_000) statementNames.clear();
+    name = `parley_${createHash("sha1").update(text).digest("base64url")}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
 function pgQueryable(target: pg.Pool | pg.PoolClient): Queryable {
   const execute = async <T>(text: string, values?: unknown[]) => {
-    const result = await target.query(text, values);
+    const name = statementName(text, values);
+    const result = await target.query(name ? { name, text, values } : { text, values });
     return { rows: result.rows as T[] };
   };
   return {

@@ -73,21 +73,22 @@ export async function conversationIdsOfContact(
 
 /**
  * The active conversation of a contact on a number, opened when there is none. The partial
- * unique index on active conversations makes concurrent openers agree on one row.
+ * unique index on active conversations makes concurrent openers agree on one row. The upsert
+ * finds an existing one through that index itself (no plan to choose, and the row is locked
+ * for the summary update that follows) and answers its id; `xmax = 0` tells a fresh insert.
  */
 export async function findOrOpenConversation(
   tx: Queryable,
   input: { projectId: string; phoneNumberRef: string; contactId: string },
 ): Promise<{ conversation: ConversationRow; created: boolean }> {
-  const inserted = await tx.query<{ id: string }>(sql`
+  const [opened] = await tx.query<{ id: string; created: boolean }>(sql`
     INSERT INTO conversations (project_id, phone_number_ref, contact_id)
     VALUES (${input.projectId}, ${input.phoneNumberRef}, ${input.contactId})
-    ON CONFLICT (phone_number_ref, contact_id) WHERE status = 'active' DO NOTHING
-    RETURNING id`);
-  const [row] = await tx.query<ConversationRow>(sql`
-    ${SELECT} WHERE v.phone_number_ref = ${input.phoneNumberRef} AND v.contact_id = ${input.contactId}
-      AND v.status = 'active'`);
-  return { conversation: row!, created: inserted.length > 0 };
+    ON CONFLICT (phone_number_ref, contact_id) WHERE status = 'active'
+      DO UPDATE SET status = conversations.status
+    RETURNING id, (xmax = 0) AS created`);
+  const [row] = await tx.query<ConversationRow>(sql`${SELECT} WHERE v.id = ${opened!.id}`);
+  return { conversation: row!, created: opened!.created };
 }
 
 /** Records a message in the conversation's summary (the API's `kapso` block). */
