@@ -36,6 +36,7 @@ describe("event outbox", () => {
         ["test.one", "test.two"],
       );
       assert.deepEqual(heard[0], notices[0]);
+      assert.equal(heard[0]!.dispatch, false, "no webhook wants test events: the dispatcher stays asleep");
       const rows = await t.ctx.db.query<{ type: string; payload: unknown }>(
         sql`SELECT type, payload FROM events WHERE project_id = ${projectId} ORDER BY created_at`,
       );
@@ -46,5 +47,25 @@ describe("event outbox", () => {
     } finally {
       await unlisten();
     }
+  });
+
+  it("tells the dispatcher to wake when an event made a webhook delivery", async () => {
+    const { projectId } = await t.createProject();
+    await t.ctx.db.query(sql`
+      INSERT INTO webhooks (project_id, url, events, secret_key)
+      VALUES (${projectId}, 'https://example.com/hook', ARRAY['whatsapp.phone_number.created'], 'k')`);
+    const [wanted, unwanted] = await t.ctx.db.transaction(async (tx) => [
+      ...(await publishEvents(tx, [{ type: "whatsapp.phone_number.created", projectId, payload: {} }])),
+      ...(await publishEvents(tx, [{ type: "whatsapp.phone_number.deleted", projectId, payload: {} }])),
+    ]);
+    assert.equal(wanted!.dispatch, true);
+    assert.equal(unwanted!.dispatch, false);
+    const deliveries = await t.ctx.db.query<{ event: string }>(
+      sql`SELECT event FROM webhook_deliveries WHERE project_id = ${projectId}`,
+    );
+    assert.deepEqual(
+      deliveries.map((d) => d.event),
+      ["whatsapp.phone_number.created"],
+    );
   });
 });

@@ -34,6 +34,11 @@ export interface EventNotice {
   type: string;
   phone_number_ref: string | null;
   conversation_id: string | null;
+  /**
+   * False when the event made no webhook delivery or buffered item, so the dispatcher need not
+   * wake for it (absent means it should).
+   */
+  dispatch?: boolean;
 }
 
 /**
@@ -70,20 +75,27 @@ export async function publishEvents(tx: Queryable, events: ParleyEvent[]): Promi
                 ELSE w.phone_number_ref = e.phone_number_ref END)
     WHERE e.id = ANY(${ids}::uuid[])`;
   const buffered = sql`(w.buffer_enabled AND e.type = ANY(w.buffer_events) AND e.conversation_id IS NOT NULL)`;
+  // Both fan-outs in one statement (one round trip), answering how many rows each made.
+  const [fanOut] = await tx.query<{ made: number }>(sql`
+    WITH deliveries AS (
+      INSERT INTO webhook_deliveries (project_id, webhook_id, event, payload, phone_number_ref, conversation_id)
+      SELECT e.project_id, w.id, e.type, e.payload, e.phone_number_ref, e.conversation_id
+      ${matches} AND NOT ${buffered}
+      ORDER BY e.created_at, w.id
+      RETURNING 1),
+    buffer_items AS (
+      INSERT INTO webhook_buffer_items (project_id, webhook_id, event, payload, phone_number_ref, conversation_id)
+      SELECT e.project_id, w.id, e.type, e.payload, e.phone_number_ref, e.conversation_id
+      ${matches} AND ${buffered}
+      ORDER BY e.created_at, w.id
+      RETURNING 1)
+    SELECT (SELECT count(*) FROM deliveries) + (SELECT count(*) FROM buffer_items) AS made`);
+  const dispatch = Number(fanOut!.made) > 0;
+  const announced = notices.map((n) => ({ ...n, dispatch }));
   await tx.query(sql`
-    INSERT INTO webhook_deliveries (project_id, webhook_id, event, payload, phone_number_ref, conversation_id)
-    SELECT e.project_id, w.id, e.type, e.payload, e.phone_number_ref, e.conversation_id
-    ${matches} AND NOT ${buffered}
-    ORDER BY e.created_at, w.id`);
-  await tx.query(sql`
-    INSERT INTO webhook_buffer_items (project_id, webhook_id, event, payload, phone_number_ref, conversation_id)
-    SELECT e.project_id, w.id, e.type, e.payload, e.phone_number_ref, e.conversation_id
-    ${matches} AND ${buffered}
-    ORDER BY e.created_at, w.id`);
-  for (const notice of notices) {
-    await tx.query(sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify(notice)})`);
-  }
-  return notices;
+    SELECT pg_notify(${EVENTS_CHANNEL}, notice)
+    FROM unnest(${announced.map((n) => JSON.stringify(n))}::text[]) AS notice`);
+  return announced;
 }
 
 /**

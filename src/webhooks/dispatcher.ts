@@ -241,8 +241,8 @@ export async function releaseHeldDeliveries(db: Queryable, webhookId: string): P
 }
 
 /**
- * Runs the dispatcher in this process: woken by every committed event (NOTIFY) and by a short
- * poll for retries and buffers that fall due. Returns a function that stops it.
+ * Runs the dispatcher in this process: woken by every committed event that made a delivery
+ * (NOTIFY) and by a short poll for retries and buffers that fall due. Returns a function that stops it.
  */
 export async function startWebhookDispatcher(ctx: AppContext): Promise<() => Promise<void>> {
   let running = false;
@@ -266,7 +266,10 @@ export async function startWebhookDispatcher(ctx: AppContext): Promise<() => Pro
       running = false;
     }
   };
-  const unlisten = await ctx.db.listen(EVENTS_CHANNEL, () => void run());
+  const unlisten = await ctx.db.listen(EVENTS_CHANNEL, (payload) => {
+    // Events no webhook wants are announced for open inboxes only; the poll covers the rest.
+    if (!payload.includes('"dispatch":false')) void run();
+  });
   const timer = setInterval(() => void run(), POLL_MS);
   timer.unref();
   return async () => {
