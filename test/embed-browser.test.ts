@@ -378,6 +378,58 @@ describe("embedded inbox in Chromium", () => {
     await page.close();
   });
 
+  it("renders WhatsApp formatting, locations, contact cards, replies and reactions", async () => {
+    const from = "15550608000";
+    const say = (message: Record<string, unknown>) =>
+      simulateInbound(t.ctx, { phoneNumberId: number.phone_number_id, from, profileName: "Rita", message });
+    const text = await say({
+      type: "text",
+      text: { body: "hola *mundo* y _tú_, ~no~ `code`: https://example.com/x <b>not html</b>" },
+    });
+    await say({
+      type: "location",
+      location: { latitude: 40.4168, longitude: -3.7038, name: "Sol", address: "Madrid" },
+    });
+    await say({
+      type: "contacts",
+      contacts: [{ name: { formatted_name: "Ana Pérez" }, phones: [{ phone: "+34 600 000 000" }] }],
+    });
+    await say({
+      type: "interactive",
+      interactive: { type: "button_reply", button_reply: { id: "yes", title: "Sí, confirmo" } },
+    });
+    await say({ type: "reaction", reaction: { message_id: text.wamid, emoji: "❤️" } });
+
+    const token = await embedToken({ scope_type: "project", allowed_origins: [hostOrigin] });
+    const page = await openHost(token);
+    const frame = page.frameLocator("#inbox");
+    await frame.locator("#conversations li", { hasText: "Rita" }).click();
+    const greeting = frame.locator(".msg.inbound", { hasText: "hola" });
+    await greeting.waitFor();
+    assert.equal(await greeting.locator("b").textContent(), "mundo");
+    assert.equal(await greeting.locator("i").textContent(), "tú");
+    assert.equal(await greeting.locator("s").textContent(), "no");
+    assert.equal(await greeting.locator("code").textContent(), "code");
+    assert.equal(await greeting.locator("a").getAttribute("href"), "https://example.com/x");
+    assert.match((await greeting.textContent())!, /<b>not html<\/b>/, "markup in a message stays text");
+    assert.equal(await greeting.locator(".reactions").textContent(), "❤️", "the reaction sits on its message");
+    assert.equal(await frame.locator(".msg", { hasText: /^❤️$/ }).count(), 0, "not as a message of its own");
+
+    const place = frame.locator(".msg.inbound .location");
+    assert.match((await place.textContent())!, /Sol, Madrid/);
+    assert.match(
+      (await place.locator("a").getAttribute("href"))!,
+      /openstreetmap\.org\/\?mlat=40\.4168&mlon=-3\.7038/,
+    );
+    assert.match(
+      (await frame.locator(".msg.inbound .contact").textContent())!,
+      /Ana Pérez.*\+34 600 000 000/,
+    );
+    await frame.locator(".msg.inbound .reply", { hasText: "↩ Sí, confirmo" }).waitFor();
+    await save(page, "inbox-message-types");
+    await page.close();
+  });
+
   it("speaks Spanish in dark mode when the embed says so", async () => {
     const token = await embedToken({ scope_type: "project", language: "es", default_mode: "dark" });
     const page = await openHost(token);

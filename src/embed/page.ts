@@ -46,6 +46,8 @@ export const STRINGS = {
     no_templates: "This number has no approved templates",
     header: "Header",
     header_file: "File for the header",
+    open_map: "Open map",
+    flow_response: "Form answered",
     body: "Body",
     details: "Details",
     display_name: "Name",
@@ -85,6 +87,8 @@ export const STRINGS = {
     no_templates: "Este número no tiene plantillas aprobadas",
     header: "Encabezado",
     header_file: "Archivo para el encabezado",
+    open_map: "Abrir mapa",
+    flow_response: "Formulario respondido",
     body: "Cuerpo",
     details: "Detalles",
     display_name: "Nombre",
@@ -121,6 +125,10 @@ input,select,button,textarea{font:inherit;color:inherit;background:var(--bg);bor
 .media{display:block;max-width:100%;max-height:320px;border-radius:6px;margin-bottom:4px}
 .ticks{font-size:11px;color:var(--muted);margin-left:6px}.ticks.read{color:#2563eb}.ticks.failed{color:#dc2626}
 .error{display:block;font-size:12px;color:#dc2626}
+.text{white-space:pre-wrap}code{font-family:ui-monospace,monospace;font-size:13px}code.block{display:block;white-space:pre-wrap}
+.msg{position:relative}.reactions{display:inline-block;margin-left:6px;font-size:13px;background:var(--bg);border:1px solid var(--line);border-radius:10px;padding:0 4px}
+.choice{display:block;margin-top:4px;padding:2px 6px;border:1px solid var(--line);border-radius:6px;text-align:center;font-size:13px}
+.contact{display:block}.phone{color:var(--muted)}.msg a{color:var(--accent)}
 #composer{display:flex;flex-wrap:wrap;gap:6px;padding:8px;border-top:1px solid var(--line)}#composer textarea{flex:1;resize:none;height:40px}
 #attach{cursor:pointer;border:1px solid var(--line);border-radius:6px;padding:6px 8px;display:flex;align-items:center}
 #attachment{flex-basis:100%;font-size:12px;color:var(--muted);display:flex;gap:6px;align-items:center}#attachment button{padding:0 6px}

@@ -217,6 +217,82 @@ function renderMedia(m) {
   });
 }
 
+// WhatsApp's text formatting, built as DOM nodes (never as HTML): ```monospace```, `code`,
+// *bold*, _italic_, ~strikethrough~ (markers at word edges, nesting allowed) and web links.
+const FORMAT =
+  /```([\s\S]+?)```|`([^`\n]+)`|(^|[^\w*_~])([*_~])(?=\S)([^\n]*?\S)\4(?![\w*_~])|(https?:\/\/[^\s<>"]+[^\s<>".,;:!?)\]])/;
+const EMPHASIS = { "*": "b", _: "i", "~": "s" };
+
+function formatted(text) {
+  const out = document.createDocumentFragment();
+  let rest = text;
+  for (let m = FORMAT.exec(rest); m; m = FORMAT.exec(rest)) {
+    const [whole, block, code, lead, marker, inner, link] = m;
+    out.append(rest.slice(0, m.index));
+    if (block !== undefined) out.append(el("code", { className: "block", textContent: block }));
+    else if (code !== undefined) out.append(el("code", { textContent: code }));
+    else if (link !== undefined)
+      out.append(el("a", { href: link, target: "_blank", rel: "noopener", textContent: link }));
+    else out.append(lead, el(EMPHASIS[marker], {}, formatted(inner)));
+    rest = rest.slice(m.index + whole.length);
+  }
+  out.append(rest);
+  return out;
+}
+
+/** What a message says, by type: formatted text, a map link, contact cards, a reply's title. */
+function renderBody(m) {
+  const body = m[m.type] || {};
+  switch (m.type) {
+    case "text":
+      return el("span", { className: "text" }, formatted(body.body || ""));
+    case "location": {
+      const where = [body.name, body.address].filter(Boolean).join(", ");
+      const map = `https://www.openstreetmap.org/?mlat=${body.latitude}&mlon=${body.longitude}#map=16/${body.latitude}/${body.longitude}`;
+      return el(
+        "span",
+        { className: "location" },
+        `📍 ${where || `${body.latitude}, ${body.longitude}`} `,
+        el("a", { href: map, target: "_blank", rel: "noopener", textContent: t.open_map }),
+      );
+    }
+    case "contacts":
+      return el(
+        "span",
+        { className: "contacts" },
+        ...(body.contacts || []).map((c) =>
+          el(
+            "span",
+            { className: "contact" },
+            `👤 ${c.name?.formatted_name || ""}`,
+            ...(c.phones || []).map((p) =>
+              el("span", { className: "phone", textContent: ` ${p.phone || p.wa_id}` }),
+            ),
+          ),
+        ),
+      );
+    case "interactive": {
+      const reply = body.button_reply || body.list_reply;
+      if (reply) return el("span", { className: "reply", textContent: `↩ ${reply.title}` });
+      if (body.nfm_reply) return el("span", { className: "reply", textContent: `↩ ${t.flow_response}` });
+      // An interactive message sent to the contact: its text and the choices it offered.
+      const choices = [
+        ...(body.action?.buttons || []).map((b) => b.reply?.title),
+        ...(body.action?.sections || []).flatMap((sec) => (sec.rows || []).map((r) => r.title)),
+        body.action?.parameters?.display_text,
+      ].filter(Boolean);
+      return el(
+        "span",
+        { className: "text" },
+        formatted(body.body?.text || m.kapso.content || "[interactive]"),
+        ...choices.map((c) => el("span", { className: "choice", textContent: c })),
+      );
+    }
+    default:
+      return el("span", { className: "text" }, formatted(m.kapso.content || `[${m.type}]`));
+  }
+}
+
 const TICKS = { pending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "!" };
 
 function failure(m) {
@@ -234,13 +310,27 @@ function renderThread() {
     renderDetails();
     return;
   }
+  // Reactions show on the message they react to (the latest one of each side counts; an empty
+  // emoji takes it back); one whose message is not loaded shows on its own.
+  const shown = new Set(state.messages.map((m) => m.id));
+  const reactions = new Map();
   for (const m of [...state.messages].reverse()) {
+    const target = m.type === "reaction" && m.reaction?.message_id;
+    if (!target || !shown.has(target)) continue;
+    const sides = reactions.get(target) || {};
+    sides[m.kapso.direction] = m.reaction.emoji;
+    reactions.set(target, sides);
+  }
+  for (const m of [...state.messages].reverse()) {
+    if (m.type === "reaction" && shown.has(m.reaction?.message_id)) continue;
     const div = el("div", { className: `msg ${m.kapso.direction}` });
     const media = m.kapso.media_url ? renderMedia(m) : null;
     if (media) div.append(media);
     const caption = m[m.type]?.caption;
-    if (!media || caption)
-      div.append(el("span", { textContent: media ? caption : m.kapso.content || `[${m.type}]` }));
+    if (media && caption) div.append(el("span", { className: "text" }, formatted(caption)));
+    if (!media) div.append(renderBody(m));
+    const emojis = Object.values(reactions.get(m.id) || {}).filter(Boolean);
+    if (emojis.length) div.append(el("span", { className: "reactions", textContent: emojis.join(" ") }));
     div.dataset.id = m.id;
     if (m.kapso.direction === "outbound") {
       div.append(
