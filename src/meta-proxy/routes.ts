@@ -6,7 +6,7 @@ import sql from "sql-template-tag";
 import type { AppContext } from "../context.ts";
 import { requireApiKey } from "../http/auth.ts";
 import { HttpError } from "../http/errors.ts";
-import { cursorPage, cursorQuery, whereAll } from "../http/pagination.ts";
+import { cursorPage } from "../http/pagination.ts";
 import type { Server } from "../http/types.ts";
 import { isUuid } from "../lib/ids.ts";
 import { sendMessage } from "../messaging/send.ts";
@@ -21,14 +21,13 @@ import {
   uploadToMeta,
   withTempDir,
 } from "../modules/media/service.ts";
-import { isMediaId, messageMediaUrl } from "../modules/media/urls.ts";
-import { presentMessage } from "../modules/messages/presenter.ts";
-import type { MessageRow } from "../modules/messages/store.ts";
+import { isMediaId } from "../modules/media/urls.ts";
 import { findProjectPhoneNumber, type PhoneNumberRow } from "../modules/phone-numbers/store.ts";
 import { GraphApiError } from "../whatsapp/graph-client.ts";
 import { MAX_MEDIA_BYTES } from "../whatsapp/media-types.ts";
 import { MetaApiError, metaError, unknownObjectError } from "../whatsapp/meta-errors.ts";
 import { graphTargetFor } from "../whatsapp/targets.ts";
+import { getHistoryMessage, listHistory } from "./history.ts";
 
 type Query = Record<string, string | undefined>;
 
@@ -227,57 +226,18 @@ export function metaProxyRoutes(app: Server, ctx: AppContext, apiLogs: ApiLogWri
         checkVersion(version);
         const number = await projectNumber(ctx, request.auth.projectId, id);
         const q = request.query as Query;
-        const params = { limit: limitOf(q), before: q.before, after: q.after };
-        const cursor = cursorQuery(params, { sql: sql`m.sent_at`, name: "sent_at", idSql: sql`m.id` });
-        const conditions = [sql`m.phone_number_ref = ${number.id}`, cursor.where];
-        if (q.conversation_id) {
-          if (!isUuid(q.conversation_id)) throw new MetaApiError(unknownObjectError(q.conversation_id));
-          conditions.push(sql`m.conversation_id = ${q.conversation_id}`);
-        }
-        if (q.direction) conditions.push(sql`m.direction = ${q.direction}`);
-        if (q.status) conditions.push(sql`m.status = ${q.status}`);
-        for (const [field, op] of [
-          ["since", ">="],
-          ["until", "<="],
-        ] as const) {
-          const value = q[field];
-          if (value === undefined) continue;
-          const at = /^\d+$/.test(value) ? new Date(Number(value) * 1000) : new Date(value);
-          if (Number.isNaN(at.getTime()))
-            throw new MetaApiError(metaError("invalidParameter", `(#100) Param ${field} must be a time`));
-          conditions.push(
-            op === ">=" ? sql`m.sent_at >= ${at.toISOString()}` : sql`m.sent_at <= ${at.toISOString()}`,
-          );
-        }
-        const rows = await ctx.db.query<
-          MessageRow & { wa_id: string | null; contact_name: string | null }
-        >(sql`
-          SELECT m.*, c.wa_id, COALESCE(c.display_name, c.profile_name) AS contact_name
-          FROM messages m JOIN contacts c ON c.id = m.contact_id
-          WHERE ${whereAll(conditions)} ${cursor.orderBy} ${cursor.limit}`);
-        const page = cursorPage(rows, params, cursor.direction, (r) => ({
-          column: "sent_at",
-          value: r.sent_at,
-          id: r.id,
-        }));
-        const mediaUrl = messageMediaUrl(ctx);
-        return {
-          data: page.data.map((row) => {
-            const message = presentMessage(row, mediaUrl);
-            const peer = row.direction === "inbound" ? { from: row.wa_id } : { to: row.wa_id };
-            return {
-              ...message,
-              ...peer,
-              kapso: {
-                ...message.kapso,
-                phone_number: row.wa_id,
-                whatsapp_conversation_id: row.conversation_id,
-                contact_name: row.contact_name,
-              },
-            };
-          }),
-          paging: page.paging,
-        };
+        return listHistory(ctx, number, { ...q, limit: limitOf(q) });
+      });
+
+      proxy.get("/:version/:phone_number_id/messages/:message_id", async (request) => {
+        const {
+          version,
+          phone_number_id: id,
+          message_id: messageId,
+        } = request.params as { version: string; phone_number_id: string; message_id: string };
+        checkVersion(version);
+        const number = await projectNumber(ctx, request.auth.projectId, id);
+        return getHistoryMessage(ctx, number, messageId, (request.query as Query).fields);
       });
 
       proxy.get("/:version/:phone_number_id/conversations", async (request) => {

@@ -19,6 +19,7 @@ import {
 } from "../phone-numbers/store.ts";
 import type { MediaIngestInput } from "./schemas.ts";
 import { cleanFilename, openSource, SourceError } from "./source.ts";
+import { recordUpload } from "./store.ts";
 import { checkMediaDownload, isMediaId, mediaDownloadUrl } from "./urls.ts";
 
 // WhatsApp media through Parley: uploads to Meta (or the sandbox) from the Meta proxy and from
@@ -61,13 +62,25 @@ export async function uploadToMeta(
   const blob = await fs.openAsBlob(file.path, { type: file.contentType });
   if (file.filename) form.set("file", blob, file.filename);
   else form.set("file", blob);
-  return ctx.graph.request(graphTargetFor(ctx, number), {
-    method: "POST",
-    path: `/${number.phone_number_id}/media`,
-    form,
-    // A multipart upload may take a while; large documents are up to 100 MB.
-    timeoutMs: 120_000,
-  });
+  const answer = await ctx.graph.request<{ id?: string } & Record<string, unknown>>(
+    graphTargetFor(ctx, number),
+    {
+      method: "POST",
+      path: `/${number.phone_number_id}/media`,
+      form,
+      // A multipart upload may take a while; large documents are up to 100 MB.
+      timeoutMs: 120_000,
+    },
+  );
+  if (isMediaId(answer.id)) {
+    // Meta answers with a bare id: keep what the file was, for `kapso.media_data` of its sends.
+    await recordUpload(ctx.db, number.id, answer.id, {
+      filename: file.filename ?? null,
+      mimeType: normalizeMimeType(fields.type || file.contentType),
+      byteSize: blob.size,
+    });
+  }
+  return answer;
 }
 
 /**

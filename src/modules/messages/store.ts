@@ -1,6 +1,7 @@
 import sql from "sql-template-tag";
 import type { Queryable } from "../../db/database.ts";
 import { json } from "../../db/sql.ts";
+import { isMediaId } from "../media/urls.ts";
 
 export type MessageStatus = "received" | "pending" | "sent" | "delivered" | "read" | "failed";
 
@@ -48,16 +49,24 @@ export interface NewMessage {
   bizOpaqueCallbackData?: string | null;
 }
 
-/** Inserts a message; a replayed wamid on the same number inserts nothing (undefined). */
+/**
+ * Inserts a message; a replayed wamid on the same number inserts nothing (undefined). A message
+ * carrying the id of a file Parley uploaded gets that file's name, type and size in `media`.
+ */
 export async function insertMessage(tx: Queryable, m: NewMessage): Promise<MessageRow | undefined> {
+  const mediaId = m.content.id;
+  const media = isMediaId(mediaId)
+    ? sql`(SELECT jsonb_build_object('filename', filename, 'mime_type', mime_type, 'byte_size', byte_size)
+             FROM media_uploads WHERE phone_number_ref = ${m.phoneNumberRef} AND media_id = ${mediaId})`
+    : sql`NULL`;
   const [row] = await tx.query<MessageRow>(sql`
     INSERT INTO messages (project_id, phone_number_ref, conversation_id, contact_id, wamid, direction, type,
                           content, text, context, status, processing_status, origin, sent_at, idempotency_key,
-                          biz_opaque_callback_data)
+                          biz_opaque_callback_data, media)
     VALUES (${m.projectId}, ${m.phoneNumberRef}, ${m.conversationId}, ${m.contactId}, ${m.wamid}, ${m.direction},
             ${m.type}, ${json(m.content)}, ${m.text}, ${m.context === null ? null : json(m.context)}, ${m.status},
             ${m.processingStatus ?? "completed"}, ${m.origin ?? "cloud_api"}, ${m.sentAt}::timestamptz,
-            ${m.idempotencyKey ?? null}, ${m.bizOpaqueCallbackData ?? null})
+            ${m.idempotencyKey ?? null}, ${m.bizOpaqueCallbackData ?? null}, ${media})
     ON CONFLICT (phone_number_ref, wamid) WHERE wamid IS NOT NULL DO NOTHING
     RETURNING *`);
   return row;
