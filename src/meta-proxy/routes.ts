@@ -28,6 +28,7 @@ import { MAX_MEDIA_BYTES } from "../whatsapp/media-types.ts";
 import { MetaApiError, metaError, unknownObjectError } from "../whatsapp/meta-errors.ts";
 import { graphTargetFor } from "../whatsapp/targets.ts";
 import { getHistoryMessage, listHistory } from "./history.ts";
+import { updateContact, updateConversation } from "./records.ts";
 
 type Query = Record<string, string | undefined>;
 
@@ -102,6 +103,49 @@ async function passThrough(
   request: Parameters<AppContext["graph"]["request"]>[1],
 ) {
   return asMeta(ctx.graph.request(graphTargetFor(ctx, number), request));
+}
+
+/** At most this many pages of a WABA's templates are searched for one template. */
+const TEMPLATE_SEARCH_PAGES = 20;
+
+/**
+ * `GET /{waba_id}/message_templates/{template_id}`: Meta's `GET /{template_id}` (with the
+ * caller's `fields`), answered only when the template is one of that WABA's — Meta's template
+ * node does not say its WABA, so the WABA's list, filtered by the template's name, must hold it.
+ */
+async function wabaTemplate(
+  ctx: AppContext,
+  number: PhoneNumberRow,
+  wabaId: string,
+  templateId: string,
+  query: Query,
+): Promise<Record<string, unknown>> {
+  if (!/^\d+$/.test(templateId)) throw new MetaApiError(unknownObjectError(templateId));
+  const read = (fields: Query) =>
+    passThrough(ctx, number, { path: `/${templateId}`, query: fields }) as Promise<Record<string, unknown>>;
+  const template = await read(query.fields ? { fields: query.fields } : {});
+  // An id Meta cannot name as a template is no template of this WABA either.
+  const name =
+    typeof template.name === "string"
+      ? template.name
+      : await read({ fields: "name" }).then(
+          (named) => named.name,
+          (err) => {
+            if (err instanceof MetaApiError && err.status < 500) return undefined;
+            throw err;
+          },
+        );
+  let after: string | undefined;
+  for (let page = 0; typeof name === "string" && page < TEMPLATE_SEARCH_PAGES; page++) {
+    const list = (await passThrough(ctx, number, {
+      path: `/${wabaId}/message_templates`,
+      query: { name, fields: "id", limit: "100", ...(after ? { after } : {}) },
+    })) as { data?: { id?: unknown }[]; paging?: { next?: string; cursors?: { after?: string } } };
+    if (list.data?.some((t) => String(t.id) === templateId)) return template;
+    after = list.paging?.next ? list.paging.cursors?.after : undefined;
+    if (!after) break;
+  }
+  throw new MetaApiError(unknownObjectError(templateId));
 }
 
 /**
@@ -275,6 +319,15 @@ export function metaProxyRoutes(app: Server, ctx: AppContext, apiLogs: ApiLogWri
         return { data: await conversations.getConversation(ctx, request.auth.projectId, id) };
       });
 
+      proxy.patch("/:version/conversations/:conversation_id", async (request) => {
+        const { version, conversation_id: id } = request.params as {
+          version: string;
+          conversation_id: string;
+        };
+        checkVersion(version);
+        return updateConversation(ctx, request.auth.projectId, id, request.body);
+      });
+
       proxy.get("/:version/:phone_number_id/contacts", async (request) => {
         const { version, phone_number_id: id } = request.params as {
           version: string;
@@ -315,6 +368,17 @@ export function metaProxyRoutes(app: Server, ctx: AppContext, apiLogs: ApiLogWri
         return { data: presentContact(contact) };
       });
 
+      proxy.patch("/:version/:phone_number_id/contacts/:wa_id", async (request) => {
+        const {
+          version,
+          phone_number_id: id,
+          wa_id: waId,
+        } = request.params as { version: string; phone_number_id: string; wa_id: string };
+        checkVersion(version);
+        await projectNumber(ctx, request.auth.projectId, id);
+        return updateContact(ctx, request.auth.projectId, waId, request.body);
+      });
+
       proxy.route({
         method: ["GET", "POST", "DELETE"],
         url: "/:version/:waba_id/message_templates",
@@ -329,6 +393,17 @@ export function metaProxyRoutes(app: Server, ctx: AppContext, apiLogs: ApiLogWri
             json: request.method === "POST" ? request.body : undefined,
           });
         },
+      });
+
+      proxy.get("/:version/:waba_id/message_templates/:template_id", async (request) => {
+        const {
+          version,
+          waba_id: wabaId,
+          template_id: templateId,
+        } = request.params as { version: string; waba_id: string; template_id: string };
+        checkVersion(version);
+        const number = await wabaNumber(ctx, request.auth.projectId, wabaId);
+        return wabaTemplate(ctx, number, wabaId, templateId, request.query as Query);
       });
 
       proxy.route({

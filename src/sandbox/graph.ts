@@ -453,9 +453,17 @@ export async function listTemplates(
   return { data, paging };
 }
 
-export async function getTemplate(ctx: AppContext, id: string) {
+/** `GET /{template_id}`; `fields=` picks among the template's fields (`id` always comes). */
+export async function getTemplate(ctx: AppContext, id: string, fields?: string) {
   const row = await store.findTemplateById(ctx.db, id);
-  return row && presentTemplate(row);
+  if (!row) return undefined;
+  const template: Body = presentTemplate(row);
+  if (!fields) return template;
+  const picked: Body = { id: row.id };
+  for (const field of fields.split(",").map((f) => f.trim())) {
+    if (field in template) picked[field] = template[field];
+  }
+  return picked;
 }
 
 const CATEGORIES = ["MARKETING", "UTILITY", "AUTHENTICATION"];

@@ -116,7 +116,7 @@ async function graphApi(app: Server, ctx: AppContext): Promise<void> {
       if (graph.isUploadSessionId(id)) return graph.getUploadSession(ctx, id);
       const media = await graph.getMedia(ctx, id, callerBase(request), request.query.phone_number_id);
       if (media) return media;
-      const template = await graph.getTemplate(ctx, id);
+      const template = await graph.getTemplate(ctx, id, request.query.fields);
       if (template) return template;
       return graph.getPhoneNumber(ctx, id, request.query.fields);
     });
