@@ -406,6 +406,48 @@ export function metaProxyRoutes(app: Server, ctx: AppContext, apiLogs: ApiLogWri
         return wabaTemplate(ctx, number, wabaId, templateId, request.query as Query);
       });
 
+      // The number's registration, settings and business profile: Meta's answers, passed through
+      // with the number's credentials (the sandbox's for sandbox numbers).
+      for (const action of ["register", "deregister", "request_code", "verify_code"]) {
+        proxy.post(`/:version/:phone_number_id/${action}`, async (request) => {
+          const { version, phone_number_id: id } = request.params as {
+            version: string;
+            phone_number_id: string;
+          };
+          checkVersion(version);
+          const number = await projectNumber(ctx, request.auth.projectId, id);
+          return passThrough(ctx, number, {
+            method: "POST",
+            path: `/${number.phone_number_id}/${action}`,
+            json: request.body ?? {},
+          });
+        });
+      }
+      for (const [node, queryParameter] of [
+        ["settings", "include_sip_credentials"],
+        ["whatsapp_business_profile", "fields"],
+      ] as const) {
+        proxy.route({
+          method: ["GET", "POST"],
+          url: `/:version/:phone_number_id/${node}`,
+          handler: async (request) => {
+            const { version, phone_number_id: id } = request.params as {
+              version: string;
+              phone_number_id: string;
+            };
+            checkVersion(version);
+            const number = await projectNumber(ctx, request.auth.projectId, id);
+            const value = (request.query as Query)[queryParameter];
+            return passThrough(ctx, number, {
+              method: request.method as "GET" | "POST",
+              path: `/${number.phone_number_id}/${node}`,
+              query: request.method === "GET" && value !== undefined ? { [queryParameter]: value } : {},
+              json: request.method === "POST" ? (request.body ?? {}) : undefined,
+            });
+          },
+        });
+      }
+
       proxy.route({
         method: ["GET", "POST"],
         url: "/:version/:phone_number_id/calls",

@@ -265,12 +265,52 @@ const PROFILE_FIELDS = [
   "vertical",
 ];
 
+/** Meta's business categories (`vertical`). */
+const VERTICALS = [
+  "UNDEFINED",
+  "OTHER",
+  "AUTO",
+  "BEAUTY",
+  "APPAREL",
+  "EDU",
+  "ENTERTAIN",
+  "EVENT_PLAN",
+  "FINANCE",
+  "GROCERY",
+  "GOVT",
+  "HOTEL",
+  "HEALTH",
+  "NONPROFIT",
+  "PROF_SERVICES",
+  "RETAIL",
+  "TRAVEL",
+  "RESTAURANT",
+  "NOT_A_BIZ",
+];
+
+/** Meta's longest value for each text field of the profile. */
+const PROFILE_LIMITS: Record<string, number> = { about: 139, address: 256, description: 512, email: 128 };
+
+const isWebUrl = (value: unknown) =>
+  typeof value === "string" &&
+  value.length <= 256 &&
+  URL.canParse(value) &&
+  /^https?:$/.test(new URL(value).protocol);
+
 export async function getBusinessProfile(ctx: AppContext, phoneNumberId: string, fields?: string) {
   requireNumberId(phoneNumberId);
   const stored = (await store.findNumberState(ctx.db, phoneNumberId))?.business_profile ?? {};
   const profile: Body = { messaging_product: "whatsapp", ...stored };
   if (fields) {
     const wanted = new Set(fields.split(",").map((f) => f.trim()));
+    for (const field of wanted) {
+      if (field !== "messaging_product" && !PROFILE_FIELDS.includes(field)) {
+        refuse(
+          "invalidParameter",
+          `Tried accessing nonexisting field (${field}) on node type (WhatsAppBusinessProfile)`,
+        );
+      }
+    }
     for (const key of Object.keys(profile))
       if (key !== "messaging_product" && !wanted.has(key)) delete profile[key];
   }
@@ -283,22 +323,34 @@ export async function updateBusinessProfile(ctx: AppContext, phoneNumberId: stri
     refuse("invalidParameter", "The parameter messaging_product is required.");
   const changes: Body = {};
   for (const key of PROFILE_FIELDS) {
-    if (body[key] === undefined) continue;
+    const value = body[key];
+    if (value === undefined) continue;
     if (key === "websites") {
-      if (
-        !Array.isArray(body.websites) ||
-        body.websites.length > 2 ||
-        !body.websites.every((w) => typeof w === "string")
-      ) {
-        refuse("invalidParameter", "Invalid parameter", "websites: at most 2 URLs");
+      if (!Array.isArray(value) || value.length > 2 || !value.every(isWebUrl)) {
+        refuse(
+          "invalidParameter",
+          "Invalid parameter",
+          "websites: at most 2 http(s) URLs of up to 256 characters",
+        );
       }
-    } else if (typeof body[key] !== "string") {
+    } else if (typeof value !== "string") {
       refuse("invalidParameter", "Invalid parameter", `${key}: must be a string`);
+    } else if (key === "vertical" && !VERTICALS.includes(value)) {
+      refuse("invalidParameter", "Invalid parameter", `vertical: must be one of ${VERTICALS.join(", ")}`);
+    } else if (key === "email" && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(value)) {
+      refuse("invalidParameter", "Invalid parameter", "email: must be an email address");
+    } else if (key === "profile_picture_url" && !isWebUrl(value)) {
+      refuse("invalidParameter", "Invalid parameter", "profile_picture_url: must be an http(s) URL");
     }
-    changes[key] = body[key];
-  }
-  if (typeof changes.about === "string" && (changes.about.length < 1 || changes.about.length > 139)) {
-    refuse("invalidParameter", "Invalid parameter", "about: must be 1 to 139 characters");
+    const limit = PROFILE_LIMITS[key];
+    if (limit && ((value as string).length > limit || (key === "about" && (value as string).length < 1))) {
+      refuse(
+        "invalidParameter",
+        "Invalid parameter",
+        `${key}: must be ${key === "about" ? 1 : 0} to ${limit} characters`,
+      );
+    }
+    changes[key] = value;
   }
   await store.mergeBusinessProfile(ctx.db, phoneNumberId, changes);
   return { success: true };

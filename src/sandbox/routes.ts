@@ -22,6 +22,7 @@ import * as controls from "./controls.ts";
 import { submitDisplayName } from "./display-names.ts";
 import { MetaHttpError, refuse, unknownObject } from "./errors.ts";
 import * as graph from "./graph.ts";
+import * as numberSettings from "./number-settings.ts";
 import { startSandboxWorker, stopSandboxWorker } from "./webhooks.ts";
 
 type Query = Record<string, string | undefined>;
@@ -189,6 +190,19 @@ async function graphApi(app: Server, ctx: AppContext): Promise<void> {
         { messaging_product: "whatsapp", ...bodyObject(request.body) },
         false,
       ),
+    );
+
+    authed.post<{ Params: Params; Body: Record<string, unknown> }>("/:id/request_code", async (request) =>
+      numberSettings.requestCode(ctx, request.params.id, bodyObject(request.body)),
+    );
+    authed.post<{ Params: Params; Body: Record<string, unknown> }>("/:id/verify_code", async (request) =>
+      numberSettings.verifyCode(ctx, request.params.id, bodyObject(request.body)),
+    );
+    authed.get<{ Params: Params; Querystring: Query }>("/:id/settings", async (request) =>
+      numberSettings.getSettings(ctx, request.params.id, request.query.include_sip_credentials),
+    );
+    authed.post<{ Params: Params; Body: Record<string, unknown> }>("/:id/settings", async (request) =>
+      numberSettings.updateSettings(ctx, request.params.id, bodyObject(request.body)),
     );
 
     authed.get<{ Params: Params; Querystring: Query }>("/:id/whatsapp_business_profile", async (request) =>

@@ -352,6 +352,8 @@ export interface SandboxNumberState {
   phone_number_id: string;
   registered_at: string | null;
   business_profile: Record<string, unknown>;
+  settings: Record<string, unknown>;
+  code_requested_at: string | null;
 }
 
 export async function findNumberState(
@@ -359,9 +361,46 @@ export async function findNumberState(
   phoneNumberId: string,
 ): Promise<SandboxNumberState | undefined> {
   const [row] = await db.query<SandboxNumberState>(sql`
-    SELECT phone_number_id, registered_at, business_profile FROM sandbox_numbers
+    SELECT phone_number_id, registered_at, business_profile, settings, code_requested_at FROM sandbox_numbers
     WHERE phone_number_id = ${phoneNumberId}`);
   return row;
+}
+
+/** The number's stored settings, its row locked until the transaction ends (created if new). */
+export async function lockSettings(tx: Queryable, phoneNumberId: string): Promise<Record<string, unknown>> {
+  await tx.query(sql`
+    INSERT INTO sandbox_numbers (phone_number_id) VALUES (${phoneNumberId}) ON CONFLICT (phone_number_id) DO NOTHING`);
+  const [row] = await tx.query<{ settings: Record<string, unknown> }>(sql`
+    SELECT settings FROM sandbox_numbers WHERE phone_number_id = ${phoneNumberId} FOR UPDATE`);
+  return row!.settings;
+}
+
+/** Replaces the number's stored settings (locked and merged by the caller). */
+export async function saveSettings(
+  tx: Queryable,
+  phoneNumberId: string,
+  settings: Record<string, unknown>,
+): Promise<void> {
+  await tx.query(sql`
+    UPDATE sandbox_numbers SET settings = ${json(settings)}, updated_at = clock_timestamp()
+    WHERE phone_number_id = ${phoneNumberId}`);
+}
+
+/** Records a verification-code request (`request_code`). */
+export async function markCodeRequested(db: Queryable, phoneNumberId: string): Promise<void> {
+  await db.query(sql`
+    INSERT INTO sandbox_numbers (phone_number_id, code_requested_at) VALUES (${phoneNumberId}, clock_timestamp())
+    ON CONFLICT (phone_number_id) DO UPDATE
+    SET code_requested_at = clock_timestamp(), updated_at = clock_timestamp()`);
+}
+
+/** Ends the pending verification-code request; false when there was none. */
+export async function takeCodeRequest(db: Queryable, phoneNumberId: string): Promise<boolean> {
+  const rows = await db.query(sql`
+    UPDATE sandbox_numbers SET code_requested_at = NULL, updated_at = clock_timestamp()
+    WHERE phone_number_id = ${phoneNumberId} AND code_requested_at IS NOT NULL
+    RETURNING phone_number_id`);
+  return rows.length > 0;
 }
 
 export async function markRegistered(db: Queryable, phoneNumberId: string, registered: boolean) {
