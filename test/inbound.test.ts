@@ -106,6 +106,28 @@ describe("the Meta webhook receiver", () => {
     }
   });
 
+  it("lists a burst of messages sharing one timestamp in the order they were recorded", async () => {
+    // Meta's timestamps have whole seconds: the order within one comes from the message ids.
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const bodies = ["one", "two", "three", "four", "five", "six"];
+    for (const body of bodies) {
+      await simulateInbound(t.ctx, {
+        phoneNumberId: number.phone_number_id,
+        from: "15550109900",
+        message: { type: "text", text: { body }, timestamp },
+      });
+    }
+    const history = await t.api(a, {
+      method: "GET",
+      url: `/meta/whatsapp/v24.0/${number.phone_number_id}/messages?limit=100`,
+    });
+    assert.equal(history.statusCode, 200, history.body);
+    const burst = (history.json().data as { from?: string; text?: { body: string } }[])
+      .filter((m) => m.from === "15550109900")
+      .map((m) => m.text!.body);
+    assert.deepEqual(burst, [...bodies].reverse(), "newest first, as recorded");
+  });
+
   it("refuses a bad signature and answers Meta's verification challenge", async () => {
     const body = JSON.stringify({ object: "whatsapp_business_account", entry: [] });
     const post = (signature: string) =>
