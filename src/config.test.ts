@@ -39,6 +39,8 @@ describe("loadConfig", () => {
     assert.equal(embedded.sandboxEnabled, true);
     assert.equal(embedded.meta.graphUrl, "https://graph.facebook.com");
     assert.equal(embedded.meta.graphVersion, "v24.0");
+    assert.equal(embedded.meta.graphTimeoutSeconds, 15);
+    assert.equal(loadConfig({ META_GRAPH_TIMEOUT_SECONDS: "60" }).meta.graphTimeoutSeconds, 60);
     assert.deepEqual(embedded.outboundAllowlist, []);
     const server = loadConfig({
       DATABASE_URL: "postgres://x/y",
@@ -75,6 +77,7 @@ describe("loadConfig", () => {
     [{ PARLEY_SANDBOX: "maybe" }, /^PARLEY_SANDBOX must be true or false/],
     [{ META_GRAPH_VERSION: "24" }, /^META_GRAPH_VERSION must look like v24.0/],
     [{ META_GRAPH_URL: "graph" }, /^META_GRAPH_URL must be a URL/],
+    [{ META_GRAPH_TIMEOUT_SECONDS: "0" }, /^META_GRAPH_TIMEOUT_SECONDS must be a positive integer/],
     [
       { PARLEY_DISPLAY_NAME_POLL_SECONDS: "0" },
       /^PARLEY_DISPLAY_NAME_POLL_SECONDS must be a positive integer/,

@@ -74,6 +74,8 @@ export interface MetaConfig {
   webhookVerifyToken: string | undefined;
   graphUrl: string;
   graphVersion: string;
+  /** How long one Graph API call may take before it counts as unanswered. */
+  graphTimeoutSeconds: number;
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -265,6 +267,7 @@ export function loadConfig(env: Env = process.env): Config {
         "",
       ),
       graphVersion,
+      graphTimeoutSeconds: readPositiveInteger(env, "META_GRAPH_TIMEOUT_SECONDS", 15),
     },
     outboundAllowlist: readList(env, "PARLEY_OUTBOUND_ALLOWLIST"),
     displayNamePollSeconds: readPositiveInteger(env, "PARLEY_DISPLAY_NAME_POLL_SECONDS", 600),

@@ -42,7 +42,7 @@ export async function openRuntime(
       jobs,
       log,
       cipher,
-      graph: new GraphClient({ log }),
+      graph: new GraphClient({ log, timeoutMs: config.meta.graphTimeoutSeconds * 1000 }),
       selfUrl: `http://127.0.0.1:${config.port}`,
     };
     return {

@@ -16,8 +16,10 @@ before(async () => {
   p = await startServerProject({
     PARLEY_SEND_RATE_PER_SECOND: "100",
     PARLEY_SANDBOX_STATUS_DELAY_MS: "20",
-    // Longer than the Graph client's 15 s timeout, so a zombie call has ended by then.
-    PARLEY_BROADCAST_UNCERTAIN_SECONDS: "30",
+    // A loaded machine can take long to answer a send: only the kill should cut one off.
+    META_GRAPH_TIMEOUT_SECONDS: "60",
+    // Longer than that timeout, so a zombie call has ended by then.
+    PARLEY_BROADCAST_UNCERTAIN_SECONDS: "90",
   });
 });
 after(() => p.close());

@@ -32,9 +32,28 @@ export interface ServerProcess {
   kill(): Promise<void>;
 }
 
-/** Starts `src/main.ts` as its own process and waits until it says it is listening. */
+/**
+ * Starts `src/main.ts` as its own process and waits until it says it is listening. Without a
+ * given `PORT` it takes a free one; another process may take that port before the server binds
+ * it, so a start that fails with EADDRINUSE is tried again on another.
+ */
 export async function startServer(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
-  const port = env.PORT ? Number(env.PORT) : await freePort();
+  for (let attempt = 1; ; attempt++) {
+    const port = env.PORT ? Number(env.PORT) : await freePort();
+    try {
+      return await launchServer(env, port, timeoutMs);
+    } catch (err) {
+      const clash = err instanceof Error && err.message.includes("EADDRINUSE");
+      if (env.PORT || !clash || attempt === 3) throw err;
+    }
+  }
+}
+
+async function launchServer(
+  env: Record<string, string>,
+  port: number,
+  timeoutMs: number,
+): Promise<ServerProcess> {
   const child = spawn(process.execPath, [path.join(ROOT, "src/main.ts")], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: "warn", ...env, PORT: String(port) },
