@@ -320,3 +320,30 @@ describe("number calls: scoping and production numbers", () => {
     assert.equal(unauthorized.code, 190, "Meta's refusal of the number's token, passed through");
   });
 });
+
+describe("the phone number node through the Meta proxy", () => {
+  const read = async (apiKey: string, query = "") => {
+    const response = await fetch(`${base}${query}`, { headers: { "x-api-key": apiKey } });
+    return { status: response.status, body: await response.json() };
+  };
+
+  it("reads the project's number, with fields=, and nothing of another project's", async () => {
+    const whole = await read(a.apiKey);
+    assert.equal(whole.status, 200, JSON.stringify(whole.body));
+    assert.equal(whole.body.id, number.phone_number_id);
+    assert.ok(whole.body.display_phone_number);
+    assert.ok(whole.body.verified_name);
+
+    const some = await read(a.apiKey, "?fields=verified_name,quality_rating");
+    assert.deepEqual(Object.keys(some.body).sort(), ["id", "quality_rating", "verified_name"]);
+    const unknown = await read(a.apiKey, "?fields=secret_token");
+    assert.equal(unknown.status, 400);
+    assert.equal(unknown.body.error.code, 100);
+    assert.match(unknown.body.error.message, /secret_token/);
+
+    const foreign = await read(b.apiKey);
+    assert.equal(foreign.status, 400);
+    assert.equal(foreign.body.error.code, 100);
+    assert.equal(JSON.stringify(foreign.body).includes(String(whole.body.verified_name)), false);
+  });
+});

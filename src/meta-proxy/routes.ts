@@ -81,10 +81,7 @@ async function mediaTarget(ctx: AppContext, projectId: string, mediaId: string, 
   if (!query.phone_number_id) {
     if (/^\d+$/.test(mediaId) && (await findProjectPhoneNumber(ctx.db, projectId, mediaId))) {
       throw new MetaApiError(
-        metaError(
-          "unsupported",
-          "(#3) Calls on the phone number node are not supported by this Parley server yet",
-        ),
+        metaError("unsupported", "(#3) A phone number node cannot be deleted through this API"),
       );
     }
     throw new MetaApiError(
@@ -230,11 +227,24 @@ export function metaProxyRoutes(app: Server, ctx: AppContext, apiLogs: ApiLogWri
         });
       });
 
+      // `GET /{id}` reads a media object (with `phone_number_id`) or, for one of the project's
+      // numbers, the number itself (Meta's phone number node, `fields=` passed through).
       proxy.get("/:version/:media_id", async (request) => {
-        const { version, media_id: mediaId } = request.params as { version: string; media_id: string };
+        const { version, media_id: id } = request.params as { version: string; media_id: string };
         checkVersion(version);
-        const number = await mediaTarget(ctx, request.auth.projectId, mediaId, request.query as Query);
-        return asMeta(getMediaMetadata(ctx, number, mediaId));
+        const query = request.query as Query;
+        const ownNumber =
+          !query.phone_number_id && /^\d+$/.test(id)
+            ? await findProjectPhoneNumber(ctx.db, request.auth.projectId, id)
+            : undefined;
+        if (ownNumber) {
+          return passThrough(ctx, ownNumber, {
+            path: `/${ownNumber.phone_number_id}`,
+            query: query.fields ? { fields: query.fields } : {},
+          });
+        }
+        const number = await mediaTarget(ctx, request.auth.projectId, id, query);
+        return asMeta(getMediaMetadata(ctx, number, id));
       });
 
       proxy.delete("/:version/:media_id", async (request) => {
