@@ -178,7 +178,13 @@ describe("media through the Meta proxy with @kapso/whatsapp-cloud-api", () => {
     const numberRead = await fetch(`${base}/${number.phone_number_id}`, {
       headers: { "x-api-key": a.apiKey },
     });
-    assert.equal((await numberRead.json()).error.code, 3, "not taken for a media id");
+    assert.equal(numberRead.status, 200, "the project's number id reads the number, not a media object");
+    assert.equal((await numberRead.json()).id, number.phone_number_id);
+    const numberDelete = await fetch(`${base}/${number.phone_number_id}`, {
+      method: "DELETE",
+      headers: { "x-api-key": a.apiKey },
+    });
+    assert.equal((await numberDelete.json()).error.code, 3, "a number is not deleted as a media object");
     const notMedia = await fetch(`${base}/abc?phone_number_id=${number.phone_number_id}`, {
       headers: { "x-api-key": a.apiKey },
     });
