@@ -289,10 +289,13 @@ export async function openLoop(
     await sleep(Math.max(1, Math.min(5, start + (i / rate) * 1000 - performance.now())));
   }
   await Promise.all(inFlight);
+  return { offered_per_s: rate, sent: total, ...loadSummary(ok, errors, latencies, start) };
+}
+
+/** What a load step measured: answers, rate achieved since `start`, latency percentiles. */
+function loadSummary(ok: number, errors: number, latencies: number[], start: number) {
   const elapsed = (performance.now() - start) / 1000;
   return {
-    offered_per_s: rate,
-    sent: total,
     ok,
     errors,
     achieved_per_s: Math.round(ok / elapsed),
@@ -335,17 +338,7 @@ export async function closedLoop(
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  const elapsed = (performance.now() - start) / 1000;
-  return {
-    concurrency,
-    sent: ok + errors,
-    ok,
-    errors,
-    achieved_per_s: Math.round(ok / elapsed),
-    p50_ms: round(percentile(latencies, 50)),
-    p99_ms: round(percentile(latencies, 99)),
-    max_ms: round(percentile(latencies, 100)),
-  };
+  return { concurrency, sent: ok + errors, ...loadSummary(ok, errors, latencies, start) };
 }
 
 /** Connects another sandbox number to the project's first customer; resolves its Meta id. */

@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { GraphApiError, WhatsAppClient } from "@kapso/whatsapp-cloud-api";
+import type { WhatsAppClient } from "@kapso/whatsapp-cloud-api";
 import sql from "sql-template-tag";
 import { mediaDownloadUrl } from "../src/modules/media/urls.ts";
 import type { PhoneNumberRow } from "../src/modules/phone-numbers/store.ts";
 import { simulateInbound } from "../src/sandbox/inbound.ts";
 import { startTestApp, type TestApp, type TestProject } from "./support/app.ts";
 import { insertSandboxNumber, PNG } from "./support/fixtures.ts";
+import { graphError, kapsoClient } from "./support/kapso-client.ts";
 import { startWebhookSink, type WebhookSink } from "./support/webhook-sink.ts";
 
 // Media through the Meta proxy with the official Kapso client, the signed download URLs Parley
@@ -39,24 +40,14 @@ before(async () => {
   b = await t.createProject("B");
   number = await insertSandboxNumber(t, a.projectId);
   numberB = await insertSandboxNumber(t, b.projectId);
-  client = new WhatsAppClient({ baseUrl: `${t.baseUrl}/meta/whatsapp`, kapsoApiKey: a.apiKey });
-  clientB = new WhatsAppClient({ baseUrl: `${t.baseUrl}/meta/whatsapp`, kapsoApiKey: b.apiKey });
+  client = kapsoClient(t.baseUrl, a.apiKey);
+  clientB = kapsoClient(t.baseUrl, b.apiKey);
   sink = await startWebhookSink();
 });
 after(async () => {
   await sink?.close();
   await t.close();
 });
-
-async function graphError(promise: Promise<unknown>): Promise<GraphApiError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof GraphApiError, String(err));
-    return err;
-  }
-  assert.fail("expected a GraphApiError");
-}
 
 const upload = (c = client, phoneNumberId = number.phone_number_id, file: Buffer = PNG) =>
   c.media.upload({ phoneNumberId, type: "image/png", file, fileName: "dot.png" });

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { buildKapsoFields, GraphApiError, WhatsAppClient } from "@kapso/whatsapp-cloud-api";
+import { buildKapsoFields, type WhatsAppClient } from "@kapso/whatsapp-cloud-api";
 import type { PhoneNumberRow } from "../src/modules/phone-numbers/store.ts";
 import { simulateInbound } from "../src/sandbox/inbound.ts";
 import { startTestApp, type TestApp, type TestProject } from "./support/app.ts";
 import { insertSandboxNumber, PNG } from "./support/fixtures.ts";
+import { graphError, kapsoClient } from "./support/kapso-client.ts";
 
 // Kapso's history reads on the Meta proxy — one message, `fields=kapso(…)` selection and
 // `kapso.media_data` — through the official client, as Kapso users call them.
@@ -28,20 +29,10 @@ before(async () => {
   b = await t.createProject("B");
   number = await insertSandboxNumber(t, a.projectId, { business_account_id: "900000000000011" });
   otherNumber = await insertSandboxNumber(t, a.projectId, { business_account_id: "900000000000011" });
-  client = new WhatsAppClient({ baseUrl: `${t.baseUrl}/meta/whatsapp`, kapsoApiKey: a.apiKey });
+  client = kapsoClient(t.baseUrl, a.apiKey);
   base = `${t.baseUrl}/meta/whatsapp/v24.0/${number.phone_number_id}`;
 });
 after(() => t.close());
-
-async function graphError(promise: Promise<unknown>): Promise<GraphApiError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof GraphApiError, String(err));
-    return err;
-  }
-  assert.fail("expected a GraphApiError");
-}
 
 const get = (url: string, apiKey = a.apiKey) => fetch(url, { headers: { "x-api-key": apiKey } });
 
@@ -130,7 +121,7 @@ describe("one history message through the Meta proxy", () => {
       client.messages.get({ phoneNumberId: otherNumber.phone_number_id, messageId: inbound.wamid }),
     );
     assert.equal(elsewhere.errorSubcode, 33, "a message is read through its own number only");
-    const clientB = new WhatsAppClient({ baseUrl: `${t.baseUrl}/meta/whatsapp`, kapsoApiKey: b.apiKey });
+    const clientB = kapsoClient(t.baseUrl, b.apiKey);
     const foreign = await graphError(
       clientB.messages.get({ phoneNumberId: number.phone_number_id, messageId: inbound.wamid }),
     );

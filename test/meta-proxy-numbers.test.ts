@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { GraphApiError, WhatsAppClient } from "@kapso/whatsapp-cloud-api";
+import type { GraphApiError, WhatsAppClient } from "@kapso/whatsapp-cloud-api";
 import sql from "sql-template-tag";
 import { insertPhoneNumber, type PhoneNumberRow } from "../src/modules/phone-numbers/store.ts";
 import { SANDBOX_VERIFICATION_CODE } from "../src/sandbox/number-settings.ts";
 import { signupToken } from "../src/sandbox/signup.ts";
 import { startTestApp, type TestApp, type TestProject } from "./support/app.ts";
 import { insertSandboxNumber, metaId } from "./support/fixtures.ts";
+import { graphError, kapsoClient } from "./support/kapso-client.ts";
 
 // A number's registration, verification codes, settings and business profile through the Meta
 // proxy, with the official client: answered by the sandbox for sandbox numbers, and passed to
@@ -27,21 +28,11 @@ before(async () => {
   b = await t.createProject("B");
   number = await insertSandboxNumber(t, a.projectId);
   await insertSandboxNumber(t, b.projectId);
-  client = new WhatsAppClient({ baseUrl: `${t.baseUrl}/meta/whatsapp`, kapsoApiKey: a.apiKey });
-  clientB = new WhatsAppClient({ baseUrl: `${t.baseUrl}/meta/whatsapp`, kapsoApiKey: b.apiKey });
+  client = kapsoClient(t.baseUrl, a.apiKey);
+  clientB = kapsoClient(t.baseUrl, b.apiKey);
   base = `${t.baseUrl}/meta/whatsapp/v24.0/${number.phone_number_id}`;
 });
 after(() => t.close());
-
-async function graphError(promise: Promise<unknown>): Promise<GraphApiError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof GraphApiError, String(err));
-    return err;
-  }
-  assert.fail("expected a GraphApiError");
-}
 
 /** Meta's invalid-parameter error, with its details naming `pattern`. */
 function assertInvalid(error: GraphApiError, pattern: RegExp) {

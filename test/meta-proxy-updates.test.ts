@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { GraphApiError, WhatsAppClient } from "@kapso/whatsapp-cloud-api";
+import type { GraphApiError, WhatsAppClient } from "@kapso/whatsapp-cloud-api";
 import sql from "sql-template-tag";
 import type { PhoneNumberRow } from "../src/modules/phone-numbers/store.ts";
 import { simulateInbound } from "../src/sandbox/inbound.ts";
 import { startTestApp, type TestApp, type TestProject } from "./support/app.ts";
 import { insertSandboxNumber } from "./support/fixtures.ts";
+import { graphError, kapsoClient } from "./support/kapso-client.ts";
 
 // Contact and conversation updates and one template's read on the Meta proxy, through the
 // official client; the Platform API must see the same records.
@@ -29,21 +30,11 @@ before(async () => {
   number = await insertSandboxNumber(t, a.projectId, { business_account_id: WABA });
   await insertSandboxNumber(t, a.projectId, { business_account_id: OTHER_WABA });
   numberB = await insertSandboxNumber(t, b.projectId, { business_account_id: "900000000000023" });
-  client = new WhatsAppClient({ baseUrl: `${t.baseUrl}/meta/whatsapp`, kapsoApiKey: a.apiKey });
-  clientB = new WhatsAppClient({ baseUrl: `${t.baseUrl}/meta/whatsapp`, kapsoApiKey: b.apiKey });
+  client = kapsoClient(t.baseUrl, a.apiKey);
+  clientB = kapsoClient(t.baseUrl, b.apiKey);
   base = `${t.baseUrl}/meta/whatsapp/v24.0`;
 });
 after(() => t.close());
-
-async function graphError(promise: Promise<unknown>): Promise<GraphApiError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof GraphApiError, String(err));
-    return err;
-  }
-  assert.fail("expected a GraphApiError");
-}
 
 function assertUnknownObject(error: GraphApiError, id: string) {
   assert.equal(error.httpStatus, 400);

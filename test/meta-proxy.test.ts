@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { GraphApiError, WhatsAppClient } from "@kapso/whatsapp-cloud-api";
+import type { WhatsAppClient } from "@kapso/whatsapp-cloud-api";
 import sql from "sql-template-tag";
 import type { PhoneNumberRow } from "../src/modules/phone-numbers/store.ts";
 import { simulateInbound, simulateWebhookValue } from "../src/sandbox/inbound.ts";
 import { startTestApp, type TestApp, type TestProject } from "./support/app.ts";
 import { insertSandboxNumber } from "./support/fixtures.ts";
+import { graphError, kapsoClient } from "./support/kapso-client.ts";
 
 // The official Kapso client, configured as Kapso users configure it, against a real Parley.
 
@@ -23,7 +24,7 @@ before(async () => {
   a = await t.createProject("A");
   b = await t.createProject("B");
   number = await insertSandboxNumber(t, a.projectId, { business_account_id: "900000000000001" });
-  client = new WhatsAppClient({ baseUrl: `${t.baseUrl}/meta/whatsapp`, kapsoApiKey: a.apiKey });
+  client = kapsoClient(t.baseUrl, a.apiKey);
 });
 after(() => t.close());
 
@@ -34,16 +35,6 @@ const sandboxSends = async (recipient: string) =>
       url: `/sandbox/sends?phone_number_id=${number.phone_number_id}&recipient=${recipient}`,
     })
   ).json().data as unknown[];
-
-async function graphError(promise: Promise<unknown>): Promise<GraphApiError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof GraphApiError, String(err));
-    return err;
-  }
-  assert.fail("expected a GraphApiError");
-}
 
 const waitFor = async (check: () => Promise<boolean>) => {
   for (let i = 0; i < 100; i++) {
@@ -188,13 +179,13 @@ describe("the Meta proxy with @kapso/whatsapp-cloud-api", () => {
   });
 
   it("answers Meta's errors: bad key, another project's number, bad body, unsupported calls, injected failures", async () => {
-    const stranger = new WhatsAppClient({ baseUrl: `${t.baseUrl}/meta/whatsapp`, kapsoApiKey: "prk_wrong" });
+    const stranger = kapsoClient(t.baseUrl, "prk_wrong");
     const auth = await graphError(
       stranger.messages.sendText({ phoneNumberId: number.phone_number_id, to: "15550205000", body: "x" }),
     );
     assert.equal(auth.httpStatus, 401);
     assert.equal(auth.code, 190);
-    const other = new WhatsAppClient({ baseUrl: `${t.baseUrl}/meta/whatsapp`, kapsoApiKey: b.apiKey });
+    const other = kapsoClient(t.baseUrl, b.apiKey);
     const unknown = await graphError(
       other.messages.sendText({ phoneNumberId: number.phone_number_id, to: "15550205000", body: "x" }),
     );
@@ -244,7 +235,7 @@ describe("the Meta proxy with @kapso/whatsapp-cloud-api", () => {
   it("lists templates of the number's WABA only for its project", async () => {
     const templates = await client.templates.list({ businessAccountId: "900000000000001" });
     assert.ok(templates.data.some((tpl) => tpl.name === "hello_world"));
-    const other = new WhatsAppClient({ baseUrl: `${t.baseUrl}/meta/whatsapp`, kapsoApiKey: b.apiKey });
+    const other = kapsoClient(t.baseUrl, b.apiKey);
     const refused = await graphError(other.templates.list({ businessAccountId: "900000000000001" }));
     assert.equal(refused.code, 100);
   });

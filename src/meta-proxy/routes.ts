@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import multipart from "@fastify/multipart";
+import type { FastifyRequest } from "fastify";
 import sql from "sql-template-tag";
 import type { AppContext } from "../context.ts";
 import { requireApiKey } from "../http/auth.ts";
@@ -43,6 +44,13 @@ async function projectNumber(ctx: AppContext, projectId: string, id: string): Pr
   const number = /^\d+$/.test(id) ? await findProjectPhoneNumber(ctx.db, projectId, id) : undefined;
   if (!number) throw new MetaApiError(unknownObjectError(id));
   return number;
+}
+
+/** The project's number named by a route's `:phone_number_id`, after checking its `:version`. */
+async function routeNumber(ctx: AppContext, request: FastifyRequest): Promise<PhoneNumberRow> {
+  const { version, phone_number_id: id } = request.params as { version: string; phone_number_id: string };
+  checkVersion(version);
+  return projectNumber(ctx, request.auth.projectId, id);
 }
 
 /** A project number on WABA `wabaId`, through which that WABA's templates are reached. */
@@ -185,12 +193,7 @@ export function metaProxyRoutes(app: Server, ctx: AppContext, apiLogs: ApiLogWri
 
       // Media: Meta's multipart upload, passed through with the file kept on disk, not in memory.
       proxy.post("/:version/:phone_number_id/media", async (request) => {
-        const { version, phone_number_id: id } = request.params as {
-          version: string;
-          phone_number_id: string;
-        };
-        checkVersion(version);
-        const number = await projectNumber(ctx, request.auth.projectId, id);
+        const number = await routeNumber(ctx, request);
         if (!request.isMultipart()) {
           throw new MetaApiError(metaError("invalidParameter", "(#100) The parameter file is required."));
         }
@@ -255,12 +258,7 @@ export function metaProxyRoutes(app: Server, ctx: AppContext, apiLogs: ApiLogWri
       });
 
       proxy.post("/:version/:phone_number_id/messages", async (request, reply) => {
-        const { version, phone_number_id: id } = request.params as Query & {
-          version: string;
-          phone_number_id: string;
-        };
-        checkVersion(version);
-        const number = await projectNumber(ctx, request.auth.projectId, id);
+        const number = await routeNumber(ctx, request);
         const key = request.headers["idempotency-key"];
         const result = await sendMessage(ctx, {
           projectId: request.auth.projectId,
@@ -273,34 +271,19 @@ export function metaProxyRoutes(app: Server, ctx: AppContext, apiLogs: ApiLogWri
       });
 
       proxy.get("/:version/:phone_number_id/messages", async (request) => {
-        const { version, phone_number_id: id } = request.params as {
-          version: string;
-          phone_number_id: string;
-        };
-        checkVersion(version);
-        const number = await projectNumber(ctx, request.auth.projectId, id);
+        const number = await routeNumber(ctx, request);
         const q = request.query as Query;
         return listHistory(ctx, number, { ...q, limit: limitOf(q) });
       });
 
       proxy.get("/:version/:phone_number_id/messages/:message_id", async (request) => {
-        const {
-          version,
-          phone_number_id: id,
-          message_id: messageId,
-        } = request.params as { version: string; phone_number_id: string; message_id: string };
-        checkVersion(version);
-        const number = await projectNumber(ctx, request.auth.projectId, id);
+        const number = await routeNumber(ctx, request);
+        const { message_id: messageId } = request.params as { message_id: string };
         return getHistoryMessage(ctx, number, messageId, (request.query as Query).fields);
       });
 
       proxy.get("/:version/:phone_number_id/conversations", async (request) => {
-        const { version, phone_number_id: id } = request.params as {
-          version: string;
-          phone_number_id: string;
-        };
-        checkVersion(version);
-        await projectNumber(ctx, request.auth.projectId, id);
+        const number = await routeNumber(ctx, request);
         const q = request.query as Query;
         if (q.status && q.status !== "active" && q.status !== "ended") {
           throw new MetaApiError(
@@ -308,7 +291,7 @@ export function metaProxyRoutes(app: Server, ctx: AppContext, apiLogs: ApiLogWri
           );
         }
         return conversations.listConversations(ctx, request.auth.projectId, {
-          phone_number_id: id,
+          phone_number_id: number.phone_number_id,
           status: q.status as "active" | "ended" | undefined,
           phone_number: q.phone_number,
           last_active_after: q.last_active_since,
@@ -339,12 +322,7 @@ export function metaProxyRoutes(app: Server, ctx: AppContext, apiLogs: ApiLogWri
       });
 
       proxy.get("/:version/:phone_number_id/contacts", async (request) => {
-        const { version, phone_number_id: id } = request.params as {
-          version: string;
-          phone_number_id: string;
-        };
-        checkVersion(version);
-        await projectNumber(ctx, request.auth.projectId, id);
+        await routeNumber(ctx, request);
         const q = request.query as Query;
         const params = { limit: limitOf(q), before: q.before, after: q.after };
         const { rows, direction } = await contacts.listContactsByCursor(
@@ -366,26 +344,16 @@ export function metaProxyRoutes(app: Server, ctx: AppContext, apiLogs: ApiLogWri
       });
 
       proxy.get("/:version/:phone_number_id/contacts/:wa_id", async (request) => {
-        const {
-          version,
-          phone_number_id: id,
-          wa_id: waId,
-        } = request.params as Query & { version: string; phone_number_id: string; wa_id: string };
-        checkVersion(version);
-        await projectNumber(ctx, request.auth.projectId, id);
+        await routeNumber(ctx, request);
+        const { wa_id: waId } = request.params as { wa_id: string };
         const contact = await contacts.findContact(ctx.db, request.auth.projectId, waId);
         if (!contact) throw new MetaApiError(unknownObjectError(waId));
         return { data: presentContact(contact) };
       });
 
       proxy.patch("/:version/:phone_number_id/contacts/:wa_id", async (request) => {
-        const {
-          version,
-          phone_number_id: id,
-          wa_id: waId,
-        } = request.params as { version: string; phone_number_id: string; wa_id: string };
-        checkVersion(version);
-        await projectNumber(ctx, request.auth.projectId, id);
+        await routeNumber(ctx, request);
+        const { wa_id: waId } = request.params as { wa_id: string };
         return updateContact(ctx, request.auth.projectId, waId, request.body);
       });
 
@@ -420,12 +388,7 @@ export function metaProxyRoutes(app: Server, ctx: AppContext, apiLogs: ApiLogWri
       // with the number's credentials (the sandbox's for sandbox numbers).
       for (const action of ["register", "deregister", "request_code", "verify_code"]) {
         proxy.post(`/:version/:phone_number_id/${action}`, async (request) => {
-          const { version, phone_number_id: id } = request.params as {
-            version: string;
-            phone_number_id: string;
-          };
-          checkVersion(version);
-          const number = await projectNumber(ctx, request.auth.projectId, id);
+          const number = await routeNumber(ctx, request);
           return passThrough(ctx, number, {
             method: "POST",
             path: `/${number.phone_number_id}/${action}`,
@@ -441,12 +404,7 @@ export function metaProxyRoutes(app: Server, ctx: AppContext, apiLogs: ApiLogWri
           method: ["GET", "POST"],
           url: `/:version/:phone_number_id/${node}`,
           handler: async (request) => {
-            const { version, phone_number_id: id } = request.params as {
-              version: string;
-              phone_number_id: string;
-            };
-            checkVersion(version);
-            const number = await projectNumber(ctx, request.auth.projectId, id);
+            const number = await routeNumber(ctx, request);
             const value = (request.query as Query)[queryParameter];
             return passThrough(ctx, number, {
               method: request.method as "GET" | "POST",
@@ -462,12 +420,7 @@ export function metaProxyRoutes(app: Server, ctx: AppContext, apiLogs: ApiLogWri
         method: ["GET", "POST"],
         url: "/:version/:phone_number_id/calls",
         handler: async (request) => {
-          const { version, phone_number_id: id } = request.params as {
-            version: string;
-            phone_number_id: string;
-          };
-          checkVersion(version);
-          await projectNumber(ctx, request.auth.projectId, id);
+          await routeNumber(ctx, request);
           throw new MetaApiError(
             metaError("unsupported", "(#3) Calling is not supported by this Parley server"),
           );
