@@ -245,6 +245,9 @@ export async function listTemplates(ctx: AppContext, conversation: ConversationR
     .sort((a, b) => a.name.localeCompare(b.name) || a.language.localeCompare(b.language));
 }
 
+/** Limits of a template choice, for the JSON schema and the multipart form alike. */
+export const TEMPLATE_LIMITS = { name: 512, language: 16, parameters: 20, parameter: 1024 } as const;
+
 export interface TemplateChoice {
   name: string;
   language: string;
@@ -317,12 +320,13 @@ export async function sendTemplateWithMedia(
       if (value.length > max) throw invalid(name, `must be at most ${max} characters`);
       return value;
     };
-    const name = single("name", 512);
-    const language = single("language", 16);
+    const name = single("name", TEMPLATE_LIMITS.name);
+    const language = single("language", TEMPLATE_LIMITS.language);
     const bodyParameters = fields.get("body_parameters") ?? [];
-    if (bodyParameters.length > 20) throw invalid("body_parameters", "must have at most 20 items");
-    if (bodyParameters.some((v) => v.length === 0 || v.length > 1024)) {
-      throw invalid("body_parameters", "must each be 1 to 1024 characters");
+    if (bodyParameters.length > TEMPLATE_LIMITS.parameters)
+      throw invalid("body_parameters", `must have at most ${TEMPLATE_LIMITS.parameters} items`);
+    if (bodyParameters.some((v) => v.length === 0 || v.length > TEMPLATE_LIMITS.parameter)) {
+      throw invalid("body_parameters", `must each be 1 to ${TEMPLATE_LIMITS.parameter} characters`);
     }
     const { mediaId, mime, filename } = await uploadReceived(ctx, number, file);
     const type = headerTypeFor(mime);

@@ -126,7 +126,7 @@ input,select,button,textarea{font:inherit;color:inherit;background:var(--bg);bor
 .ticks{font-size:11px;color:var(--muted);margin-left:6px}.ticks.read{color:#2563eb}.ticks.failed{color:#dc2626}
 .error{display:block;font-size:12px;color:#dc2626}
 .text{white-space:pre-wrap}code{font-family:ui-monospace,monospace;font-size:13px}code.block{display:block;white-space:pre-wrap}
-.msg{position:relative}.reactions{display:inline-block;margin-left:6px;font-size:13px;background:var(--bg);border:1px solid var(--line);border-radius:10px;padding:0 4px}
+.reactions{display:inline-block;margin-left:6px;font-size:13px;background:var(--bg);border:1px solid var(--line);border-radius:10px;padding:0 4px}
 .choice{display:block;margin-top:4px;padding:2px 6px;border:1px solid var(--line);border-radius:6px;text-align:center;font-size:13px}
 .contact{display:block}.phone{color:var(--muted)}.msg a{color:var(--accent)}
 #composer{display:flex;flex-wrap:wrap;gap:6px;padding:8px;border-top:1px solid var(--line)}#composer textarea{flex:1;resize:none;height:40px}

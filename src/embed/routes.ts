@@ -24,6 +24,7 @@ import {
   sendTemplate,
   sendTemplateWithMedia,
   sendText,
+  TEMPLATE_LIMITS,
   type TemplateChoice,
 } from "./compose.ts";
 import { InboxHub } from "./live.ts";
@@ -286,7 +287,9 @@ export function embedRoutes(app: Server, ctx: AppContext): void {
       });
 
       const Parameters = Type.Optional(
-        Type.Array(Type.String({ minLength: 1, maxLength: 1024 }), { maxItems: 20 }),
+        Type.Array(Type.String({ minLength: 1, maxLength: TEMPLATE_LIMITS.parameter }), {
+          maxItems: TEMPLATE_LIMITS.parameters,
+        }),
       );
       api.post(
         "/conversations/:id/template",
@@ -297,8 +300,8 @@ export function embedRoutes(app: Server, ctx: AppContext): void {
               content: {
                 "application/json": {
                   schema: Type.Object({
-                    name: Type.String({ minLength: 1, maxLength: 512 }),
-                    language: Type.String({ minLength: 2, maxLength: 16 }),
+                    name: Type.String({ minLength: 1, maxLength: TEMPLATE_LIMITS.name }),
+                    language: Type.String({ minLength: 2, maxLength: TEMPLATE_LIMITS.language }),
                     header_parameters: Parameters,
                     body_parameters: Parameters,
                   }),
