@@ -632,3 +632,193 @@ describe("automatic pausing", () => {
     assert.ok(all.every((d: Json) => d.status === "delivered"));
   });
 });
+
+describe("v1 (legacy) payloads", () => {
+  it("sends a v1 body with X-Webhook-Payload-Version: v1", async () => {
+    const s = await sink();
+    const hook = await createHook(a, number, {
+      url: s.url,
+      events: ["whatsapp.message.received", "whatsapp.conversation.created"],
+      payload_version: "v1",
+    });
+    assert.equal(hook.payload_version, "v1");
+    await inbound(number, "15550407700", "legacy hello");
+    await s.waitFor((r) => r.some((x) => eventOf(x) === "whatsapp.message.received"));
+    const got = s.received.find((x) => eventOf(x) === "whatsapp.message.received")!;
+    assert.equal(got.headers["x-webhook-payload-version"], "v1");
+    assert.equal(got.headers["x-webhook-signature"], signWebhookBody("s3cret", got.raw));
+    const body = got.body as Json;
+    assert.equal(body.phone_number_id, undefined, "no v2 top-level phone_number_id");
+    assert.equal(body.whatsapp_config_id, number.id);
+    assert.deepEqual(body.whatsapp_config, {
+      id: number.id,
+      name: number.name,
+      display_name: number.display_name,
+      phone_number_id: number.phone_number_id,
+      business_account_id: number.business_account_id,
+      display_phone_number: number.display_phone_number,
+      display_phone_number_normalized: number.display_phone_number_normalized,
+      customer_id: number.customer_id,
+      inbound_processing_enabled: number.inbound_processing_enabled,
+      calls_enabled: number.calls_enabled,
+      created_at: body.whatsapp_config.created_at,
+    });
+    const { message, conversation } = body;
+    assert.equal(message.message_type, "text");
+    assert.equal(message.content, "legacy hello");
+    assert.equal(message.direction, "inbound");
+    assert.equal(message.origin, "cloud_api");
+    assert.equal(message.has_media, false);
+    assert.deepEqual(message.message_type_data, { body: "legacy hello" });
+    assert.equal(message.conversation_phone_number, "15550407700");
+    assert.match(message.id, /^wamid\./);
+    assert.equal(message.kapso, undefined, "no kapso extension");
+    assert.equal(message.type, undefined);
+    assert.equal(conversation.whatsapp_config_id, number.id);
+    assert.equal(conversation.phone_number_id, undefined);
+    assert.equal(conversation.phone_number, "15550407700");
+    assert.equal(body.is_new_conversation, true);
+    await s.waitFor((r) => r.some((x) => eventOf(x) === "whatsapp.conversation.created"));
+    const created = s.received.find((x) => eventOf(x) === "whatsapp.conversation.created")!.body as Json;
+    assert.equal(created.whatsapp_config_id, number.id);
+    assert.equal(created.conversation.whatsapp_config_id, number.id);
+
+    // The delivery detail shows the bytes that were sent.
+    const [record] = await until(
+      async () =>
+        (
+          await t.api(a, {
+            method: "GET",
+            url: `/platform/v1/webhook_deliveries?webhook_id=${hook.id}&event=whatsapp.message.received&status=delivered`,
+          })
+        ).json().data as Json[],
+      (d) => d.length === 1,
+    );
+    const detail = (
+      await t.api(a, { method: "GET", url: `/platform/v1/webhook_deliveries/${record!.id}` })
+    ).json().data;
+    assert.equal(detail.request.body, got.raw);
+
+    // Back to v2 on the same webhook.
+    const patched = await t.api(a, {
+      method: "PATCH",
+      url: `/platform/v1${numberHooks(number)}/${hook.id}`,
+      payload: { whatsapp_webhook: { payload_version: "v2" } },
+    });
+    assert.equal(patched.json().data.payload_version, "v2");
+    await inbound(number, "15550407700", "modern again");
+    await s.waitFor((r) => r.some((x) => x.raw.includes("modern again")));
+    const modern = s.received.find((x) => x.raw.includes("modern again"))!;
+    assert.equal(modern.headers["x-webhook-payload-version"], "v2");
+    assert.equal((modern.body as Json).phone_number_id, number.phone_number_id);
+  });
+
+  it("names number lifecycle events whatsapp.config.*", async () => {
+    const legacy = await sink();
+    const current = await sink();
+    const v1 = (
+      await post(a, "/whatsapp/webhooks", {
+        url: legacy.url,
+        events: ["whatsapp.config.created", "whatsapp.config.deleted"],
+        payload_version: "v1",
+      })
+    ).json().data;
+    assert.deepEqual(v1.events, ["whatsapp.config.created", "whatsapp.config.deleted"]);
+    // A v2 webhook may use the legacy name too; it gets the event under its v2 name.
+    await post(a, "/whatsapp/webhooks", { url: current.url, events: ["whatsapp.config.created"] });
+    const customer = (
+      await t.api(a, {
+        method: "POST",
+        url: "/platform/v1/customers",
+        payload: { customer: { name: "Legacy" } },
+      })
+    ).json().data;
+    const connected = await t.api(a, {
+      method: "POST",
+      url: `/platform/v1/customers/${customer.id}/whatsapp/phone_numbers`,
+      payload: { whatsapp_phone_number: { name: "Legacy line", kind: "sandbox" } },
+    });
+    assert.equal(connected.statusCode, 201, connected.body);
+    const n = connected.json().data;
+    await legacy.waitFor((r) => r.length === 1);
+    await current.waitFor((r) => r.length === 1);
+    const [got] = legacy.received;
+    assert.equal(eventOf(got!), "whatsapp.config.created");
+    assert.equal(got!.headers["x-webhook-payload-version"], "v1");
+    const body = got!.body as Json;
+    assert.equal(body.whatsapp_config_id, n.internal_id);
+    assert.equal(body.whatsapp_config.phone_number_id, n.phone_number_id);
+    assert.equal(body.whatsapp_config.name, "Legacy line");
+    assert.deepEqual(body.customer, { id: customer.id });
+    assert.deepEqual(body.project, { id: a.projectId });
+    assert.equal(body.phone_number_id, undefined);
+    assert.equal(eventOf(current.received[0]!), "whatsapp.phone_number.created");
+    assert.equal((current.received[0]!.body as Json).phone_number_id, n.phone_number_id);
+
+    const removed = await t.api(a, {
+      method: "DELETE",
+      url: `/platform/v1/whatsapp/phone_numbers/${n.phone_number_id}`,
+    });
+    assert.equal(removed.statusCode, 204, removed.body);
+    await legacy.waitFor((r) => r.length === 2);
+    assert.equal(eventOf(legacy.received[1]!), "whatsapp.config.deleted");
+    assert.equal((legacy.received[1]!.body as Json).whatsapp_config.phone_number_id, n.phone_number_id);
+    assert.equal(current.received.length, 1, "not subscribed to the deletion");
+
+    const log = await until(
+      async () =>
+        (
+          await t.api(a, {
+            method: "GET",
+            url: `/platform/v1/webhook_deliveries?webhook_id=${v1.id}&event=whatsapp.config.created`,
+          })
+        ).json().data as Json[],
+      (d) => d.length === 1,
+    );
+    assert.equal(log[0]!.event, "whatsapp.config.created", "the log names it as the webhook got it");
+  });
+
+  it("validates payload_version", async () => {
+    for (const version of ["v3", 2, ""]) {
+      const response = await post(a, numberHooks(number), {
+        url: "https://example.com/hook",
+        secret_key: "k",
+        events: ["whatsapp.message.received"],
+        payload_version: version,
+      });
+      assert.equal(response.statusCode, 422, JSON.stringify(version));
+      assert.match(response.json().error, /whatsapp_webhook\.payload_version/);
+    }
+    const hook = await createHook(a, number, {
+      url: "https://example.com/hook",
+      events: ["whatsapp.message.received"],
+      payload_version: null,
+    });
+    assert.equal(hook.payload_version, "v2", "null means the default");
+    const patched = await t.api(a, {
+      method: "PATCH",
+      url: `/platform/v1${numberHooks(number)}/${hook.id}`,
+      payload: { whatsapp_webhook: { payload_version: "v1" } },
+    });
+    assert.equal(patched.json().data.payload_version, "v1");
+    const refused = await t.api(a, {
+      method: "PATCH",
+      url: `/platform/v1${numberHooks(number)}/${hook.id}`,
+      payload: { whatsapp_webhook: { payload_version: "v0" } },
+    });
+    assert.equal(refused.statusCode, 422);
+    assert.match(refused.json().error, /whatsapp_webhook\.payload_version/);
+    const unsupported = await post(a, "/whatsapp/webhooks", {
+      url: "https://example.com/hook",
+      events: ["whatsapp.config.updated"],
+    });
+    assert.equal(unsupported.statusCode, 422);
+    assert.match(unsupported.json().error, /events\[0\] is not a supported event/);
+    const meta = await createHook(a, await insertSandboxNumber(t, a.projectId), {
+      url: "https://example.com/hook",
+      kind: "meta",
+      payload_version: "v1",
+    });
+    assert.equal(meta.payload_version, null, "meta webhooks forward Meta's payload: no version");
+  });
+});

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import sql, { bulk } from "sql-template-tag";
 import type { Queryable } from "../db/database.ts";
 import { json } from "../db/sql.ts";
+import { legacyEventNameSql } from "../webhooks/payload.ts";
 
 /** The NOTIFY channel on which every committed event is announced (the live inbox listens). */
 export const EVENTS_CHANNEL = "parley_events";
@@ -66,10 +67,11 @@ export async function publishEvents(tx: Queryable, events: ParleyEvent[]): Promi
   // events go to the number's webhooks; project events (number lifecycle) to project-scoped
   // ones. A webhook Parley paused keeps collecting (its deliveries wait until it is resumed);
   // one paused through the API does not. Buffered events wait in the webhook's buffer instead.
+  // A webhook may name a number lifecycle event by its legacy (v1) name.
   const matches = sql`
     FROM events e JOIN webhooks w ON w.project_id = e.project_id AND w.kind = 'kapso'
       AND (w.active OR w.paused_reason IS NOT NULL)
-      AND e.type = ANY(w.events)
+      AND (e.type = ANY(w.events) OR ${legacyEventNameSql(sql`e.type`)} = ANY(w.events))
       AND (e.webhook_id IS NULL OR e.webhook_id = w.id)
       AND (CASE WHEN e.type LIKE 'whatsapp.phone_number.%' THEN w.phone_number_ref IS NULL
                 ELSE w.phone_number_ref = e.phone_number_ref END)

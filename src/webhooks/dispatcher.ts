@@ -7,23 +7,19 @@ import { json } from "../db/sql.ts";
 import { EVENTS_CHANNEL } from "../events/publish.ts";
 import { checkOutboundUrl } from "../security/outbound.ts";
 import { flushDueBuffers } from "./buffer.ts";
+import { type OutgoingDelivery, outgoing, whatsappConfigSql } from "./payload.ts";
 
-interface DueDelivery {
+interface DueDelivery extends OutgoingDelivery {
   id: string;
-  event: string;
-  payload: unknown;
-  body: string | null;
   idempotency_key: string | null;
   batch_size: number | null;
   test: boolean;
   attempt_count: number;
   age_seconds: number;
   webhook_id: string;
-  kind: "kapso" | "meta";
   url: string;
   secret_key: string;
   headers: Record<string, string> | null;
-  payload_version: string;
 }
 
 const BATCH = 20;
@@ -82,12 +78,13 @@ export async function dispatchDueDeliveries(ctx: AppContext): Promise<number> {
       AND w.id = d.webhook_id
     RETURNING d.id, d.event, d.payload, d.body, d.idempotency_key, d.batch_size, d.test, d.attempt_count,
       extract(epoch FROM clock_timestamp() - d.created_at)::float8 AS age_seconds,
-      w.id AS webhook_id, w.kind, w.url, w.secret_key, w.headers, w.payload_version`);
+      w.id AS webhook_id, w.kind, w.url, w.secret_key, w.headers, w.payload_version,
+      ${whatsappConfigSql(sql`d`, sql`w`)} AS whatsapp_config`);
   await Promise.all(due.map((d) => deliver(ctx, d)));
   return due.length;
 }
 
-function headersFor(d: DueDelivery, body: string): Record<string, string> {
+function headersFor(d: DueDelivery, event: string, body: string): Record<string, string> {
   const headers: Record<string, string> = {
     ...(d.headers ?? {}),
     "content-type": "application/json",
@@ -95,7 +92,7 @@ function headersFor(d: DueDelivery, body: string): Record<string, string> {
     "x-idempotency-key": d.idempotency_key ?? d.id,
   };
   if (d.kind === "kapso") {
-    headers["x-webhook-event"] = d.event;
+    headers["x-webhook-event"] = event;
     headers["x-webhook-payload-version"] = d.payload_version;
   }
   if (d.batch_size !== null) {
@@ -130,8 +127,8 @@ async function responseStart(response: Response): Promise<string> {
 }
 
 async function deliver(ctx: AppContext, d: DueDelivery): Promise<void> {
-  const body = d.body ?? JSON.stringify(d.payload);
-  const headers = headersFor(d, body);
+  const { event, body } = outgoing(d);
+  const headers = headersFor(d, event, body);
   let status: number | null = null;
   let responseBody: string | null = null;
   let error: string | null = null;

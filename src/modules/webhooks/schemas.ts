@@ -17,6 +17,8 @@ export const WEBHOOK_EVENTS = [
   "whatsapp.contact.marketing_preference_changed",
 ] as const;
 export const PROJECT_EVENTS = ["whatsapp.phone_number.created", "whatsapp.phone_number.deleted"];
+/** Payload versions: `v2` (the default) and Kapso's legacy `v1`. */
+export const PAYLOAD_VERSIONS = ["v1", "v2"] as const;
 /** The only event a webhook can buffer into batches. */
 export const BUFFERABLE_EVENTS = ["whatsapp.message.received"] as const;
 
@@ -59,7 +61,7 @@ const Fields = {
   max_buffer_size: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 100 }))),
   buffer_events: Type.Optional(Type.Array(Type.String())),
   inactivity_minutes: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 1440 }))),
-  payload_version: Type.Optional(Nullable(Type.Enum(["v2"]))),
+  payload_version: Type.Optional(Nullable(Type.Enum(PAYLOAD_VERSIONS))),
 };
 
 export const CreateWebhookBody = Type.Object({

@@ -17,6 +17,13 @@ import { newSecret } from "../../security/secrets.ts";
 import { DEFAULT_BUFFER_WINDOW_SECONDS, DEFAULT_MAX_BUFFER_SIZE } from "../../webhooks/buffer.ts";
 import { releaseHeldDeliveries } from "../../webhooks/dispatcher.ts";
 import { DEFAULT_INACTIVITY_MINUTES, INACTIVITY_EVENT } from "../../webhooks/inactivity.ts";
+import {
+  currentEventName,
+  deliveryEventSql,
+  type OutgoingDelivery,
+  outgoing,
+  whatsappConfigSql,
+} from "../../webhooks/payload.ts";
 import { findProjectPhoneNumber } from "../phone-numbers/store.ts";
 import {
   BUFFERABLE_EVENTS,
@@ -78,13 +85,18 @@ function scopeConditions(scope: Scope, ref: string | null): Sql[] {
   return c;
 }
 
+/**
+ * Known events, allowed for the webhook's scope. The legacy names `whatsapp.config.created` and
+ * `whatsapp.config.deleted` are accepted (kept as given) for the number lifecycle events.
+ */
 function checkEvents(events: string[], numberScoped: boolean): string[] {
   const unique = [...new Set(events)];
   for (const [i, event] of unique.entries()) {
-    if (!(WEBHOOK_EVENTS as readonly string[]).includes(event)) {
+    const current = currentEventName(event);
+    if (!(WEBHOOK_EVENTS as readonly string[]).includes(current)) {
       throw invalid(`whatsapp_webhook.events[${i}]`, `is not a supported event: ${event}`);
     }
-    if (!numberScoped && !PROJECT_EVENTS.includes(event)) {
+    if (!numberScoped && !PROJECT_EVENTS.includes(current)) {
       throw invalid(
         `whatsapp_webhook.events[${i}]`,
         "needs phone_number_id: message and conversation events go to phone-number webhooks",
@@ -194,6 +206,14 @@ function inactivityMinutes(events: string[], given: number | null | undefined, c
   return minutes ?? (events.includes(INACTIVITY_EVENT) ? DEFAULT_INACTIVITY_MINUTES : null);
 }
 
+/**
+ * The stored payload version: `v2` unless `v1` is asked for (null means the default). A meta
+ * webhook forwards Meta's payload, so whatever it is given it keeps `v2` (shown as null).
+ */
+function payloadVersion(kind: string, given: string | null | undefined): string {
+  return kind === "kapso" && given === "v1" ? "v1" : "v2";
+}
+
 const unique = (err: unknown) => (err as { code?: string }).code === "23505";
 const oneMetaWebhook = () =>
   invalid(
@@ -229,11 +249,11 @@ export async function createWebhook(ctx: AppContext, scope: Scope, input: Webhoo
   try {
     [row] = await ctx.db.query<{ id: string }>(sql`
       INSERT INTO webhooks (project_id, phone_number_ref, url, kind, events, active, secret_key, headers,
-        inactivity_minutes, buffer_enabled, buffer_window_seconds, max_buffer_size, buffer_events)
+        inactivity_minutes, buffer_enabled, buffer_window_seconds, max_buffer_size, buffer_events, payload_version)
       VALUES (${scope.projectId}, ${ref}, ${input.url}, ${kind}, ${events}, ${input.active ?? true},
         ${input.secret_key ?? newSecret("wh_sec")}, ${input.headers ? json(input.headers) : null},
         ${inactivity}, ${buffer.buffer_enabled}, ${buffer.buffer_window_seconds}, ${buffer.max_buffer_size},
-        ${buffer.buffer_events})
+        ${buffer.buffer_events}, ${payloadVersion(kind, input.payload_version)})
       RETURNING id`);
   } catch (err) {
     if (unique(err)) throw oneMetaWebhook();
@@ -277,6 +297,11 @@ export async function updateWebhook(ctx: AppContext, scope: Scope, id: string, i
         buffer_window_seconds = ${buffer.buffer_window_seconds}::integer,
         max_buffer_size = ${buffer.max_buffer_size}::integer,
         buffer_events = ${buffer.buffer_events},
+        payload_version = ${
+          input.payload_version === undefined
+            ? existing.payload_version
+            : payloadVersion(existing.kind, input.payload_version)
+        },
         paused_at = CASE WHEN ${input.active !== undefined} THEN NULL ELSE paused_at END,
         paused_reason = CASE WHEN ${input.active !== undefined} THEN NULL ELSE paused_reason END,
         consecutive_failures = CASE WHEN ${resume} THEN 0 ELSE consecutive_failures END,
@@ -339,8 +364,9 @@ function testBody(webhook: WebhookRow, event: string): { event: string; payload:
  */
 export async function testWebhook(ctx: AppContext, scope: Scope, id: string, eventType: string | undefined) {
   const webhook = await requireWebhook(ctx, scope, id);
-  const event = eventType ?? webhook.events[0] ?? "meta.test";
-  if (webhook.kind === "kapso" && !webhook.events.includes(event))
+  // Stored under its v2 name, like every delivery; a v1 webhook gets it under the legacy one.
+  const event = currentEventName(eventType ?? webhook.events[0] ?? "meta.test");
+  if (webhook.kind === "kapso" && !webhook.events.map(currentEventName).includes(event))
     throw invalid("event_type", "must be one of the webhook's events");
   const test = testBody(webhook, event);
   const body = JSON.stringify(test.payload);
@@ -356,10 +382,13 @@ export async function testWebhook(ctx: AppContext, scope: Scope, id: string, eve
 
 const PERIOD_HOURS = { "24h": 24, "7d": 168, "30d": 720 } as const;
 
-/** The `WebhookDelivery` record (Kapso's fields) of `webhook_deliveries d`. */
+/**
+ * The `WebhookDelivery` record (Kapso's fields) of `webhook_deliveries d`. `event` is the name
+ * the webhook got it by (the legacy name for a v1 webhook).
+ */
 const SELECT_DELIVERY = sql`
-  SELECT d.id, d.event, d.status, d.response_status, d.delivered_at, d.failed_at, d.last_attempt_at,
-         d.attempt_count, d.created_at, d.webhook_id, w.url AS webhook_url,
+  SELECT d.id, ${deliveryEventSql(sql`d`, sql`w`)} AS event, d.status, d.response_status, d.delivered_at,
+         d.failed_at, d.last_attempt_at, d.attempt_count, d.created_at, d.webhook_id, w.url AS webhook_url,
          d.phone_number_ref AS whatsapp_config_id, pn.phone_number_id, ct.wa_id AS conversation_phone_number
   FROM webhook_deliveries d
   LEFT JOIN webhooks w ON w.id = d.webhook_id
@@ -383,18 +412,21 @@ async function requireDelivery(ctx: AppContext, projectId: string, id: string) {
  */
 export async function getDelivery(ctx: AppContext, projectId: string, id: string) {
   const record = await requireDelivery(ctx, projectId, id);
-  const [extra] = await ctx.db.query<{
-    idempotency_key: string;
-    next_attempt_at: string | null;
-    last_error: string | null;
-    redelivered_at: string | null;
-    body: string | null;
-    payload: unknown;
-  }>(sql`
-    SELECT COALESCE(idempotency_key, id::text) AS idempotency_key,
-      CASE WHEN status = 'pending' THEN next_attempt_at END AS next_attempt_at,
-      last_error, redelivered_at, body, payload
-    FROM webhook_deliveries WHERE id = ${id}`);
+  const [extra] = await ctx.db.query<
+    OutgoingDelivery & {
+      idempotency_key: string;
+      next_attempt_at: string | null;
+      last_error: string | null;
+      redelivered_at: string | null;
+    }
+  >(sql`
+    SELECT COALESCE(d.idempotency_key, d.id::text) AS idempotency_key,
+      CASE WHEN d.status = 'pending' THEN d.next_attempt_at END AS next_attempt_at,
+      d.last_error, d.redelivered_at,
+      d.event, d.body, d.payload, COALESCE(w.kind, 'kapso') AS kind, COALESCE(w.payload_version, 'v2') AS payload_version,
+      ${whatsappConfigSql(sql`d`, sql`w`)} AS whatsapp_config
+    FROM webhook_deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id
+    WHERE d.id = ${id}`);
   const attempts = await ctx.db.query<{
     attempt: number;
     started_at: string;
@@ -407,12 +439,14 @@ export async function getDelivery(ctx: AppContext, projectId: string, id: string
   }>(sql`
     SELECT attempt, started_at, duration_ms, request_url, request_headers, response_status, response_body, error
     FROM webhook_delivery_attempts WHERE delivery_id = ${id} ORDER BY attempt, started_at`);
-  // What the dispatcher sends: the stored bytes, or the JSON of the payload.
-  const { body: raw, payload, ...rest } = extra!;
-  const body = raw ?? JSON.stringify(payload);
+  const d = extra!;
+  const { body } = outgoing(d); // what the dispatcher sends
   return {
     ...record,
-    ...rest,
+    idempotency_key: d.idempotency_key,
+    next_attempt_at: d.next_attempt_at,
+    last_error: d.last_error,
+    redelivered_at: d.redelivered_at,
     request: { body: body.slice(0, REQUEST_BODY_LIMIT), body_truncated: body.length > REQUEST_BODY_LIMIT },
     attempts: attempts.map((a) => ({
       attempt: a.attempt,
@@ -453,7 +487,7 @@ export async function listDeliveries(ctx: AppContext, projectId: string, q: List
   ];
   if (q.status) c.push(sql`d.status = ${q.status}`);
   if (q.errors_only) c.push(sql`d.status = 'failed'`);
-  if (q.event) c.push(sql`d.event = ${q.event}`);
+  if (q.event) c.push(sql`d.event = ${currentEventName(q.event)}`);
   if (q.webhook_id) c.push(sql`d.webhook_id = ${q.webhook_id}`);
   const rows = await ctx.db.query<Static<typeof WebhookDelivery>>(sql`
     ${SELECT_DELIVERY} WHERE ${whereAll(c)} ${cursor.orderBy} ${cursor.limit}`);
