@@ -633,6 +633,83 @@ describe("automatic pausing", () => {
   });
 });
 
+describe("a batch that fails for good", () => {
+  it("is re-sent as single events, each once, with keys of their own", async () => {
+    const s = await sink();
+    s.decide = (raw) => ((JSON.parse(raw) as Json).batch === true ? 500 : 200);
+    const plain = await sink(); // what the same messages look like without buffering
+    const hook = await createHook(a, number, {
+      url: s.url,
+      events: ["whatsapp.message.received"],
+      buffer_enabled: true,
+      buffer_window_seconds: 10,
+      max_buffer_size: 2,
+    });
+    await createHook(a, number, { url: plain.url, events: ["whatsapp.message.received"] });
+    await inbound(number, "15550407600", "fallback one");
+    await inbound(number, "15550407600", "fallback two");
+
+    const singles = () => s.received.filter((x) => x.answered === 200);
+    await s.waitFor((r) => r.filter((x) => x.answered === 200).length === 2);
+    await plain.waitFor((r) => r.length === 2);
+    const batches = s.received.filter((x) => x.headers["x-webhook-batch"] === "true");
+    assert.ok(batches.length >= 3, "the batch was retried first");
+    assert.equal(new Set(batches.map((x) => x.headers["x-idempotency-key"])).size, 1);
+    const batchKey = batches[0]!.headers["x-idempotency-key"];
+    assert.deepEqual(
+      (batches[0]!.body as Json).data.map((d: Json) => d.message.text.body),
+      ["fallback one", "fallback two"],
+    );
+    assert.ok(
+      singles().every((x) => x.at >= batches.at(-1)!.at),
+      "singles go out only after the batch's last attempt",
+    );
+
+    assert.deepEqual(
+      singles().map((x) => (x.body as Json).message.text.body),
+      ["fallback one", "fallback two"],
+      "in the conversation's order",
+    );
+    const keys = singles().map((x) => x.headers["x-idempotency-key"]);
+    assert.equal(new Set([...keys, batchKey]).size, 3, "each single has a new key");
+    for (const single of singles()) {
+      assert.equal(single.headers["x-webhook-batch"], undefined);
+      assert.equal(single.headers["x-batch-size"], undefined);
+      assert.equal(eventOf(single), "whatsapp.message.received");
+      assert.equal(single.headers["x-webhook-signature"], signWebhookBody("s3cret", single.raw));
+      const body = single.body as Json;
+      const twin = plain.received.find((x) => (x.body as Json).message.id === body.message.id)!;
+      assert.deepEqual(body, twin.body, "the body a delivery without buffering has");
+    }
+
+    const get = (url: string) => t.api(a, { method: "GET", url: `/platform/v1${url}` });
+    const records = await until(
+      async () => (await get(`/webhook_deliveries?webhook_id=${hook.id}`)).json().data as Json[],
+      (d) => d.length === 3 && d.every((x) => x.status !== "pending"),
+    );
+    const batch = records.find((d) => d.id === batchKey)!;
+    assert.equal(batch.status, "failed", "the batch stays listed as failed");
+    const detail = (await get(`/webhook_deliveries/${batch.id}`)).json().data;
+    assert.deepEqual(detail.resent_as, keys, "the batch names its singles");
+    assert.equal(detail.batch_delivery_id, null);
+    for (const key of keys) {
+      const single = (await get(`/webhook_deliveries/${key}`)).json().data;
+      assert.equal(single.status, "delivered");
+      assert.equal(single.batch_delivery_id, batch.id);
+      assert.deepEqual(single.resent_as, []);
+    }
+
+    // Redelivering the failed batch by hand does not split it again.
+    await t.api(a, { method: "POST", url: `/platform/v1/webhook_deliveries/${batch.id}/redeliver` });
+    await until(
+      async () => (await get(`/webhook_deliveries/${batch.id}`)).json().data,
+      (d: Json) => d.status === "failed" && d.attempts.length > batch.attempt_count,
+    );
+    await sleep(1_000);
+    assert.equal(singles().length, 2, "each message reached the receiver exactly once");
+  });
+});
+
 describe("v1 (legacy) payloads", () => {
   it("sends a v1 body with X-Webhook-Payload-Version: v1", async () => {
     const s = await sink();

@@ -6,7 +6,7 @@ import type { Queryable } from "../db/database.ts";
 import { json } from "../db/sql.ts";
 import { EVENTS_CHANNEL } from "../events/publish.ts";
 import { checkOutboundUrl } from "../security/outbound.ts";
-import { flushDueBuffers } from "./buffer.ts";
+import { type BatchPayload, flushDueBuffers, resendAsSingles } from "./buffer.ts";
 import { type OutgoingDelivery, outgoing, whatsappConfigSql } from "./payload.ts";
 
 interface DueDelivery extends OutgoingDelivery {
@@ -170,13 +170,23 @@ async function deliver(ctx: AppContext, d: DueDelivery): Promise<void> {
   const paused = (await recordFailure(ctx, d.webhook_id, reason)) && !d.test;
   const delay = retryDelaySeconds(ctx.config, attempts, d.age_seconds);
   const failed = delay === undefined && !paused;
-  await ctx.db.query(sql`${attempt}
+  const update = sql`${attempt}
     UPDATE webhook_deliveries SET attempt_count = ${attempts}, response_status = ${status},
       last_error = ${reason}, last_attempt_at = clock_timestamp(), locked_until = NULL,
       status = ${failed ? "failed" : "pending"},
       failed_at = ${failed ? sql`clock_timestamp()` : sql`NULL`},
       next_attempt_at = clock_timestamp() + make_interval(secs => ${delay ?? 0})
-    WHERE id = ${d.id}`);
+    WHERE id = ${d.id}`;
+  if (!failed || d.batch_size === null) {
+    await ctx.db.query(update);
+    return;
+  }
+  // A batch that failed for good falls back to single events, written with its failure so
+  // that no message is lost between the two.
+  await ctx.db.transaction(async (tx) => {
+    await tx.query(update);
+    await resendAsSingles(tx, d.id, d.payload as BatchPayload);
+  });
 }
 
 /**

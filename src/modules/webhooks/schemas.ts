@@ -141,6 +141,12 @@ export const WebhookDeliveryDetail = Type.Object({
   redelivered_at: Type.Union([Timestamp, Type.Null()], {
     description: "When it was last queued again by hand",
   }),
+  batch_delivery_id: Type.Union([Uuid, Type.Null()], {
+    description: "The batch that failed for good and was re-sent as single events, this one among them",
+  }),
+  resent_as: Type.Array(Uuid, {
+    description: "For a batch that failed for good: the single deliveries it was re-sent as, in order",
+  }),
   request: Type.Object({
     body: Type.String({ description: "The body every attempt sends (the first 65,536 characters)" }),
     body_truncated: Type.Boolean(),

@@ -418,11 +418,14 @@ export async function getDelivery(ctx: AppContext, projectId: string, id: string
       next_attempt_at: string | null;
       last_error: string | null;
       redelivered_at: string | null;
+      batch_delivery_id: string | null;
+      resent_as: string[];
     }
   >(sql`
     SELECT COALESCE(d.idempotency_key, d.id::text) AS idempotency_key,
       CASE WHEN d.status = 'pending' THEN d.next_attempt_at END AS next_attempt_at,
-      d.last_error, d.redelivered_at,
+      d.last_error, d.redelivered_at, d.batch_delivery_id,
+      ARRAY(SELECT s.id FROM webhook_deliveries s WHERE s.batch_delivery_id = d.id ORDER BY s.seq) AS resent_as,
       d.event, d.body, d.payload, COALESCE(w.kind, 'kapso') AS kind, COALESCE(w.payload_version, 'v2') AS payload_version,
       ${whatsappConfigSql(sql`d`, sql`w`)} AS whatsapp_config
     FROM webhook_deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id
@@ -447,6 +450,8 @@ export async function getDelivery(ctx: AppContext, projectId: string, id: string
     next_attempt_at: d.next_attempt_at,
     last_error: d.last_error,
     redelivered_at: d.redelivered_at,
+    batch_delivery_id: d.batch_delivery_id,
+    resent_as: d.resent_as,
     request: { body: body.slice(0, REQUEST_BODY_LIMIT), body_truncated: body.length > REQUEST_BODY_LIMIT },
     attempts: attempts.map((a) => ({
       attempt: a.attempt,
