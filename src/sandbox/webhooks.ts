@@ -143,43 +143,62 @@ export async function enqueueStatuses(ctx: AppContext, tx: Queryable, job: Statu
 
 class ReceiverUnavailable extends Error {}
 
-async function deliver(ctx: AppContext, job: StatusJob, status: "sent" | "delivered" | "read" | "failed") {
+/**
+ * Posts one webhook with `statuses` for `phoneNumberId` (Meta, too, batches several updates
+ * into one notification). False when the receiver refused it for good.
+ */
+async function deliver(ctx: AppContext, phoneNumberId: string, statuses: Record<string, unknown>[]) {
   let result: PostResult;
   try {
-    result = await postWebhook(ctx, job.phone_number_id, { statuses: [statusObject(job, status)] });
+    result = await postWebhook(ctx, phoneNumberId, { statuses });
   } catch (err) {
     throw new ReceiverUnavailable(`webhook receiver unreachable: ${(err as Error).message}`);
   }
-  // A 5xx is worth retrying (the whole job runs again; the receiver only moves statuses
-  // forward, so a repeated `sent` is harmless). A 4xx will not get better by repeating.
+  // A 5xx is worth retrying (the jobs run again; the receiver only moves statuses forward, so
+  // a repeated `sent` is harmless). A 4xx will not get better by repeating.
   if (result.status >= 500) throw new ReceiverUnavailable(`webhook receiver answered ${result.status}`);
   if (result.status >= 400) {
-    ctx.log.warn({ status: result.status, wamid: job.wamid }, "sandbox status webhook refused");
+    ctx.log.warn({ status: result.status, phone_number_id: phoneNumberId }, "sandbox status webhook refused");
     return false;
   }
   return true;
 }
 
-async function runStatusJob(ctx: AppContext, job: StatusJob): Promise<void> {
-  if (job.failure) {
-    await deliver(ctx, job, "failed");
-    return;
-  }
+/**
+ * The statuses of a batch of accepted sends to one number: `sent`, `delivered` and `read`
+ * (`sandboxStatusDelayMs` apart), each step one webhook for every send of the batch; a send
+ * with an injected failure gets `failed` in the first step and nothing after.
+ */
+async function runStatusJobs(ctx: AppContext, phoneNumberId: string, jobs: StatusJob[]): Promise<void> {
+  const failing = jobs.filter((job) => job.failure);
+  const succeeding = jobs.filter((job) => !job.failure);
   const steps = ["sent", "delivered", "read"] as const;
   for (const [index, status] of steps.entries()) {
     if (index > 0) await sleep(ctx.config.sandboxStatusDelayMs);
-    if (!(await deliver(ctx, job, status))) return;
+    const statuses = [
+      ...(index === 0 ? failing.map((job) => statusObject(job, "failed")) : []),
+      ...succeeding.map((job) => statusObject(job, status)),
+    ];
+    if (statuses.length === 0 || !(await deliver(ctx, phoneNumberId, statuses))) return;
   }
 }
 
-/** Starts this process's worker for the sandbox's status webhooks. */
+/**
+ * Starts this process's worker for the sandbox's status webhooks. It takes queued sends in
+ * batches and reports each number's batch together, so a burst of sends costs a few webhooks
+ * rather than three each.
+ */
 export async function startSandboxWorker(ctx: AppContext): Promise<void> {
   await ctx.jobs.createQueue(SANDBOX_STATUS_QUEUE);
   await ctx.jobs.work<StatusJob>(
     SANDBOX_STATUS_QUEUE,
-    { pollingIntervalSeconds: 0.5, localConcurrency: 16 },
+    { pollingIntervalSeconds: 0.5, localConcurrency: 4, batchSize: 100, burstWhenBatchFull: true },
     async (jobs: Job<StatusJob>[]) => {
-      for (const job of jobs) await runStatusJob(ctx, job.data);
+      const byNumber = Map.groupBy(
+        jobs.map((job) => job.data),
+        (job) => job.phone_number_id,
+      );
+      await Promise.all([...byNumber].map(([id, numberJobs]) => runStatusJobs(ctx, id, numberJobs)));
     },
   );
 }

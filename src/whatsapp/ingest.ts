@@ -345,15 +345,16 @@ async function ingestPreference(
 
 /**
  * Stores what one webhook `value` says about `number` — messages, statuses, preference
- * changes — and publishes the resulting events, all in the caller's transaction, so the
- * webhook is acknowledged only once everything it carried is committed.
+ * changes — in the caller's transaction, and returns the events to publish in it
+ * (`publishIngestEvents`), so the webhook is acknowledged only once everything it carried is
+ * committed.
  */
 export async function ingestValue(
   ctx: AppContext,
   tx: Queryable,
   number: PhoneNumberRow,
   value: WebhookValue,
-): Promise<void> {
+): Promise<ParleyEvent[]> {
   const contacts = Array.isArray(value.contacts) ? value.contacts : [];
   const events: ParleyEvent[] = [];
   if (number.inbound_processing_enabled) {
@@ -367,14 +368,25 @@ export async function ingestValue(
   }
   for (const status of value.statuses ?? []) events.push(...(await ingestStatus(ctx, tx, number, status)));
   for (const pref of value.user_preferences ?? []) events.push(...(await ingestPreference(tx, number, pref)));
+  return events;
+}
+
+/**
+ * Publishes the events of one or more ingested values in the caller's transaction (one fan-out
+ * for all of them) and restarts the inactivity timers of every conversation that had a message
+ * in or out (outbound ones show up here with their statuses).
+ */
+export async function publishIngestEvents(
+  ctx: AppContext,
+  tx: Queryable,
+  events: ParleyEvent[],
+): Promise<void> {
   await publishEvents(tx, events);
-  // Every message in or out (outbound ones show up here with their statuses) restarts the
-  // conversation's inactivity timers.
-  const active = events.filter((e) => e.type.startsWith("whatsapp.message.") && e.conversationId);
-  await startInactivityTimers(
-    ctx,
-    tx,
-    number.id,
-    active.map((e) => e.conversationId!),
-  );
+  const active = new Map<string, string[]>();
+  for (const e of events) {
+    if (!e.type.startsWith("whatsapp.message.") || !e.conversationId || !e.phoneNumberRef) continue;
+    active.set(e.phoneNumberRef, [...(active.get(e.phoneNumberRef) ?? []), e.conversationId]);
+  }
+  for (const [phoneNumberRef, conversationIds] of active)
+    await startInactivityTimers(ctx, tx, phoneNumberRef, conversationIds);
 }

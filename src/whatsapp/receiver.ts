@@ -1,24 +1,51 @@
 import sql from "sql-template-tag";
 import type { AppContext } from "../context.ts";
-import { publishMetaPayload } from "../events/publish.ts";
+import { groupCommit } from "../db/group-commit.ts";
+import { type ParleyEvent, publishMetaPayload } from "../events/publish.ts";
 import type { Server } from "../http/types.ts";
 import { findLivePhoneNumberByMetaId, type PhoneNumberRow } from "../modules/phone-numbers/store.ts";
-import { ingestValue, type WebhookValue } from "./ingest.ts";
+import { ingestValue, publishIngestEvents, type WebhookValue } from "./ingest.ts";
 import { sandboxAppSecret, verifyMetaSignature } from "./webhook-signature.ts";
+
+/**
+ * Up to 100 webhooks in one transaction (Meta sends one message or status per webhook), two
+ * transactions at a time: one is written while the next batch gathers.
+ */
+const INGEST_BATCHING = { maxBatch: 100, parallel: 4 };
 
 interface WebhookBody {
   object?: string;
   entry?: { id?: string; changes?: { field?: string; value?: WebhookValue }[] }[];
 }
 
+/** A verified webhook's changes for Parley's numbers, and what its numbers' `meta` webhooks get. */
+interface VerifiedWebhook {
+  routed: { number: PhoneNumberRow; value: WebhookValue }[];
+  forwards: ReturnType<typeof metaForwards>;
+}
+
 /**
  * Meta's webhook endpoint. Verification (GET) answers `hub.challenge` when `hub.verify_token`
  * is the configured one or a connected number's. Notifications (POST) are checked against
  * `X-Hub-Signature-256` — Meta's app secret for production numbers, the sandbox's secret for
- * sandbox numbers — and stored in one transaction before the 200, so an acknowledged webhook
- * is never lost; Meta retries anything else, and replays are recognised by wamid.
+ * sandbox numbers — and stored before the 200, so an acknowledged webhook is never lost; Meta
+ * retries anything else, and replays are recognised by wamid. Webhooks arriving together are
+ * stored together (group commit: one transaction and one event fan-out for a burst), each in
+ * Meta's order.
  */
 export function webhookReceiverRoutes(app: Server, ctx: AppContext): void {
+  const store = groupCommit<VerifiedWebhook>(
+    ctx.db,
+    async (tx, webhooks) => {
+      const events: ParleyEvent[] = [];
+      for (const { routed, forwards } of webhooks) {
+        for (const { number, value } of routed) events.push(...(await ingestValue(ctx, tx, number, value)));
+        for (const forward of forwards) await publishMetaPayload(tx, forward);
+      }
+      await publishIngestEvents(ctx, tx, events);
+    },
+    INGEST_BATCHING,
+  );
   app.register(async (scope) => {
     // The signature covers the exact bytes Meta sent, so the body is kept raw here.
     scope.addContentTypeParser("application/json", { parseAs: "buffer" }, (_request, body, done) =>
@@ -62,11 +89,7 @@ export function webhookReceiverRoutes(app: Server, ctx: AppContext): void {
       ) {
         return reply.code(401).send({ error: "Invalid X-Hub-Signature-256" });
       }
-      await ctx.db.transaction(async (tx) => {
-        for (const { number, value } of routed) await ingestValue(ctx, tx, number, value);
-        for (const forward of metaForwards(raw, body, entries, changes.length, routed))
-          await publishMetaPayload(tx, forward);
-      });
+      await store({ routed, forwards: metaForwards(raw, body, entries, changes.length, routed) });
       return reply.code(200).send({ success: true });
     });
   });

@@ -19,11 +19,20 @@ export function verifyMetaSignature(
   return expected.length === given.length && timingSafeEqual(expected, given);
 }
 
+const sandboxSecrets = new WeakMap<Queryable, Promise<string>>();
+
 /**
  * The secret with which the sandbox signs the webhooks it posts to Parley's receiver, standing
  * in for a Meta app secret. Kept in the database so every process signs and verifies alike;
- * the receiver accepts it only for sandbox numbers.
+ * the receiver accepts it only for sandbox numbers. Never changed once created, so each
+ * database handle reads it once (every status webhook is signed and verified with it).
  */
 export function sandboxAppSecret(db: Queryable): Promise<string> {
-  return getOrCreateSetting(db, "sandbox_app_secret", () => randomBytes(32).toString("hex"));
+  let secret = sandboxSecrets.get(db);
+  if (!secret) {
+    secret = getOrCreateSetting(db, "sandbox_app_secret", () => randomBytes(32).toString("hex"));
+    secret.catch(() => sandboxSecrets.delete(db));
+    sandboxSecrets.set(db, secret);
+  }
+  return secret;
 }

@@ -1,0 +1,57 @@
+import type { Database, Queryable } from "./database.ts";
+
+export interface GroupCommitOptions {
+  /** Most jobs one transaction takes. */
+  maxBatch: number;
+  /** Transactions in flight at once; jobs wait (and batch up) while all are busy. */
+  parallel: number;
+}
+
+/**
+ * Group commit: jobs submitted while earlier ones are being written are written together, in
+ * one transaction, by one call of `write`, so a burst pays for one transaction and one fan-out
+ * instead of one each. A lone job on an idle writer starts at once (no waiting to fill a
+ * batch). Each job's promise settles when the transaction holding it commits. When a batch
+ * fails (one bad job, or a deadlock with another writer) every job of it is written again
+ * alone, so one job's error is its own and never anyone else's.
+ */
+export function groupCommit<J>(
+  db: Database,
+  write: (tx: Queryable, jobs: J[]) => Promise<void>,
+  options: GroupCommitOptions,
+): (job: J) => Promise<void> {
+  const waiting: { job: J; settle: (err?: unknown) => void }[] = [];
+  let running = 0;
+
+  async function commit(batch: typeof waiting): Promise<void> {
+    try {
+      await db.transaction((tx) =>
+        write(
+          tx,
+          batch.map((b) => b.job),
+        ),
+      );
+      for (const b of batch) b.settle();
+    } catch (err) {
+      if (batch.length === 1) return batch[0]!.settle(err ?? new Error("transaction failed"));
+      for (const b of batch) await commit([b]);
+    }
+  }
+
+  function pump(): void {
+    while (running < options.parallel && waiting.length > 0) {
+      const batch = waiting.splice(0, options.maxBatch);
+      running++;
+      void commit(batch).finally(() => {
+        running--;
+        pump();
+      });
+    }
+  }
+
+  return (job) =>
+    new Promise<void>((resolve, reject) => {
+      waiting.push({ job, settle: (err) => (err === undefined ? resolve() : reject(err)) });
+      pump();
+    });
+}
