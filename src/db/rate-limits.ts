@@ -1,5 +1,5 @@
 import sql from "sql-template-tag";
-import type { Database } from "./database.ts";
+import type { Database, Queryable } from "./database.ts";
 
 /** One fixed window of a limit: at most `limit` hits per `seconds` under `key`. */
 export interface RateWindow {
@@ -22,61 +22,76 @@ export interface RateDecision {
   retryAfterSeconds: number;
 }
 
-class Refused extends Error {
-  readonly decision: RateDecision;
-  constructor(decision: RateDecision) {
-    super("rate limited");
-    this.decision = decision;
+class Refused extends Error {}
+
+/**
+ * Counts one hit against window `w` unless it is full (one statement: the conditional upsert
+ * counts and checks atomically). The first hit of a new window also clears the key's old
+ * windows, so cleaning costs one statement per window rather than one per hit.
+ */
+async function countHit(q: Queryable, w: RateWindow): Promise<RateWindowState & { counted: boolean }> {
+  const [row] = await q.query<{ hits: number; reset: number; created: boolean }>(sql`
+    WITH now AS (SELECT clock_timestamp() AS at)
+    INSERT INTO rate_limit_counters (key, window_start, hits)
+    SELECT ${w.key}, to_timestamp(floor(extract(epoch FROM at) / ${w.seconds}) * ${w.seconds}), 1 FROM now
+    ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1
+      WHERE rate_limit_counters.hits < ${w.limit}
+    RETURNING hits, (xmax = 0) AS created,
+      extract(epoch FROM window_start) + ${w.seconds} - extract(epoch FROM clock_timestamp()) AS reset`);
+  if (!row) {
+    const elapsed = (Date.now() / 1000) % w.seconds;
+    return {
+      counted: false,
+      limit: w.limit,
+      remaining: 0,
+      resetSeconds: Math.max(1, Math.ceil(w.seconds - elapsed)),
+    };
   }
+  if (row.created) {
+    await q.query(sql`
+      DELETE FROM rate_limit_counters
+      WHERE key = ${w.key} AND window_start < clock_timestamp() - make_interval(secs => ${w.seconds * 2})`);
+  }
+  return {
+    counted: true,
+    limit: w.limit,
+    remaining: Math.max(0, w.limit - row.hits),
+    resetSeconds: Math.max(1, Math.ceil(Number(row.reset))),
+  };
 }
 
 /**
  * Counts one hit against every window, in the database so that all processes share the
- * counts. A refused hit is not counted (its transaction rolls back), so a client that keeps
- * calling while limited does not extend its own wait.
+ * counts. A refused hit is not counted in any window (with several windows their counts roll
+ * back together), so a client that keeps calling while limited does not extend its own wait.
  */
 export async function consumeRateLimit(db: Database, windows: RateWindow[]): Promise<RateDecision> {
+  const decide = (states: (RateWindowState & { counted: boolean })[]): RateDecision => {
+    const refused = states.filter((w) => !w.counted);
+    return {
+      allowed: refused.length === 0,
+      // A refused hit is counted nowhere, so the windows it did count get it back.
+      windows: states.map(({ counted, limit, remaining, resetSeconds }) => ({
+        limit,
+        remaining: refused.length > 0 && counted ? Math.min(limit, remaining + 1) : remaining,
+        resetSeconds,
+      })),
+      retryAfterSeconds: Math.max(0, ...refused.map((w) => w.resetSeconds)),
+    };
+  };
+  if (windows.length === 1) return decide([await countHit(db, windows[0]!)]);
+  let decision: RateDecision | undefined;
   try {
-    return await db.transaction(async (tx) => {
-      const counted: { limit: number; hits: number; resetSeconds: number }[] = [];
-      let exceeded = false;
-      let retryAfter = 0;
-      for (const w of windows) {
-        const [row] = await tx.query<{ hits: number; reset: number }>(sql`
-          WITH now AS (SELECT clock_timestamp() AS at)
-          INSERT INTO rate_limit_counters (key, window_start, hits)
-          SELECT ${w.key}, to_timestamp(floor(extract(epoch FROM at) / ${w.seconds}) * ${w.seconds}), 1 FROM now
-          ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1
-          RETURNING hits,
-            extract(epoch FROM window_start) + ${w.seconds} - extract(epoch FROM clock_timestamp()) AS reset`);
-        const resetSeconds = Math.max(1, Math.ceil(Number(row!.reset)));
-        if (row!.hits > w.limit) {
-          exceeded = true;
-          retryAfter = Math.max(retryAfter, resetSeconds);
-        }
-        counted.push({ limit: w.limit, hits: row!.hits, resetSeconds });
-        await tx.query(sql`
-          DELETE FROM rate_limit_counters
-          WHERE key = ${w.key} AND window_start < clock_timestamp() - make_interval(secs => ${w.seconds * 2})`);
-      }
-      // A refused hit is rolled back, so what is left is counted without it.
-      const used = (hits: number) => (exceeded ? hits - 1 : hits);
-      const decision = {
-        allowed: !exceeded,
-        windows: counted.map((c) => ({
-          limit: c.limit,
-          remaining: Math.max(0, c.limit - used(c.hits)),
-          resetSeconds: c.resetSeconds,
-        })),
-        retryAfterSeconds: retryAfter,
-      };
-      if (exceeded) throw new Refused(decision);
-      return decision;
+    await db.transaction(async (tx) => {
+      const states = [];
+      for (const w of windows) states.push(await countHit(tx, w));
+      decision = decide(states);
+      if (!decision.allowed) throw new Refused();
     });
   } catch (err) {
-    if (err instanceof Refused) return err.decision;
-    throw err;
+    if (!(err instanceof Refused)) throw err;
   }
+  return decision!;
 }
 
 /**

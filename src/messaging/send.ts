@@ -252,15 +252,20 @@ export async function sendMessage(ctx: AppContext, input: SendMessageInput): Pro
         json: input.body,
       });
       const wamid = response.messages?.[0]?.id;
-      await ctx.db.transaction(async (tx) => {
-        await tx.query(
-          sql`UPDATE messages SET wamid = ${wamid ?? null}, updated_at = clock_timestamp() WHERE id = ${stored.id}`,
-        );
-        await tx.query(sql`
+      // One statement records the wamid and asks whether statuses for it arrived first (rare:
+      // Meta answered the status webhook before this); only then is a transaction needed.
+      const [recorded] = await ctx.db.query<{ statuses_waiting: boolean }>(sql`
+        WITH message AS (
+          UPDATE messages SET wamid = ${wamid ?? null}, updated_at = clock_timestamp() WHERE id = ${stored.id}),
+        conversation AS (
           UPDATE conversations SET last_message_id = ${wamid ?? null}
-          WHERE id = ${stored.conversation_id} AND last_message_id IS NULL`);
-        if (wamid) await applyPendingStatuses(ctx, tx, number, wamid);
-      });
+          WHERE id = ${stored.conversation_id} AND last_message_id IS NULL)
+        SELECT EXISTS (
+          SELECT 1 FROM pending_statuses WHERE phone_number_ref = ${number.id} AND wamid = ${wamid ?? null}
+        ) AS statuses_waiting`);
+      if (wamid && recorded!.statuses_waiting) {
+        await ctx.db.transaction((tx) => applyPendingStatuses(ctx, tx, number, wamid));
+      }
       return { status: 200, body: response, messageId: stored.id, wamid };
     } catch (err) {
       if (!(err instanceof GraphApiError)) throw err;
