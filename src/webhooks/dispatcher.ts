@@ -22,7 +22,7 @@ interface DueDelivery extends OutgoingDelivery {
   headers: Record<string, string> | null;
 }
 
-const BATCH = 20;
+const BATCH = 50;
 const LEASE_SECONDS = 30;
 const TIMEOUT_MS = 10_000;
 const POLL_MS = 500;
@@ -80,7 +80,9 @@ export async function dispatchDueDeliveries(ctx: AppContext): Promise<number> {
       extract(epoch FROM clock_timestamp() - d.created_at)::float8 AS age_seconds,
       w.id AS webhook_id, w.kind, w.url, w.secret_key, w.headers, w.payload_version,
       ${whatsappConfigSql(sql`d`, sql`w`)} AS whatsapp_config`);
-  await Promise.all(due.map((d) => deliver(ctx, d)));
+  const outcomes = await Promise.all(due.map((d) => attemptDelivery(ctx, d)));
+  await recordDelivered(ctx, outcomes.filter(succeeded));
+  for (const o of outcomes.filter((o) => !succeeded(o))) await recordFailedAttempt(ctx, o);
   return due.length;
 }
 
@@ -123,16 +125,30 @@ async function responseStart(response: Response): Promise<string> {
   } finally {
     await reader.cancel().catch(() => {});
   }
-  return new TextDecoder().decode(Buffer.concat(chunks).subarray(0, RESPONSE_BODY_LIMIT));
+  // PostgreSQL text cannot hold NUL characters, which a receiver's body may contain.
+  return new TextDecoder()
+    .decode(Buffer.concat(chunks).subarray(0, RESPONSE_BODY_LIMIT))
+    .replaceAll("\0", "");
 }
 
-async function deliver(ctx: AppContext, d: DueDelivery): Promise<void> {
+/** What one attempt at a delivery came to. */
+interface AttemptOutcome {
+  d: DueDelivery;
+  headers: Record<string, string>;
+  status: number | null;
+  responseBody: string | null;
+  error: string | null;
+  startedAt: string;
+  durationMs: number;
+}
+
+async function attemptDelivery(ctx: AppContext, d: DueDelivery): Promise<AttemptOutcome> {
   const { event, body } = outgoing(d);
   const headers = headersFor(d, event, body);
   let status: number | null = null;
   let responseBody: string | null = null;
   let error: string | null = null;
-  const startedAt = new Date();
+  const startedAt = new Date().toISOString();
   const start = performance.now();
   try {
     await checkOutboundUrl(d.url, ctx.config.outboundAllowlist);
@@ -148,29 +164,61 @@ async function deliver(ctx: AppContext, d: DueDelivery): Promise<void> {
   } catch (err) {
     error = (err as Error).message;
   }
-  const attempts = d.attempt_count + 1;
-  // The attempt's record is written by the same statement as the delivery's new state.
-  const attempt = sql`
-    WITH attempt AS (
+  return { d, headers, status, responseBody, error, startedAt, durationMs: performance.now() - start };
+}
+
+const succeeded = (o: AttemptOutcome) => o.status !== null && o.status >= 200 && o.status < 300;
+
+/**
+ * Records a batch's successful attempts in one statement (each attempt's record and its
+ * delivery's new state), then ends the failure streak of each webhook they went to.
+ */
+async function recordDelivered(ctx: AppContext, outcomes: AttemptOutcome[]): Promise<void> {
+  if (outcomes.length === 0) return;
+  const rows = outcomes.map((o) => ({
+    id: o.d.id,
+    attempt: o.d.attempt_count + 1,
+    request_url: o.d.url,
+    request_headers: o.headers,
+    response_status: o.status,
+    response_body: o.responseBody,
+    started_at: o.startedAt,
+    duration_ms: o.durationMs,
+  }));
+  await ctx.db.query(sql`
+    WITH outcome AS (
+      SELECT * FROM jsonb_to_recordset(${json(rows)}::jsonb) AS o(id uuid, attempt integer, request_url text,
+        request_headers jsonb, response_status integer, response_body text, started_at timestamptz,
+        duration_ms double precision)),
+    attempt AS (
       INSERT INTO webhook_delivery_attempts (delivery_id, attempt, request_url, request_headers,
-        response_status, response_body, error, started_at, duration_ms)
-      VALUES (${d.id}, ${attempts}, ${d.url}, ${json(headers)}, ${status}, ${responseBody}, ${error},
-        ${startedAt.toISOString()}, ${performance.now() - start}))`;
-  if (status !== null && status >= 200 && status < 300) {
-    await ctx.db.query(sql`${attempt}
-      UPDATE webhook_deliveries SET status = 'delivered', attempt_count = ${attempts}, response_status = ${status},
-        delivered_at = clock_timestamp(), last_attempt_at = clock_timestamp(), locked_until = NULL, last_error = NULL
-      WHERE id = ${d.id}`);
-    await recordSuccess(ctx, d.webhook_id, d.test);
-    return;
-  }
+        response_status, response_body, started_at, duration_ms)
+      SELECT id, attempt, request_url, request_headers, response_status, response_body, started_at, duration_ms
+      FROM outcome)
+    UPDATE webhook_deliveries d SET status = 'delivered', attempt_count = o.attempt,
+      response_status = o.response_status, delivered_at = clock_timestamp(), last_attempt_at = clock_timestamp(),
+      locked_until = NULL, last_error = NULL
+    FROM outcome o WHERE d.id = o.id`);
+  const webhooks = new Map(outcomes.map((o) => [`${o.d.webhook_id}:${o.d.test}`, o.d]));
+  for (const d of webhooks.values()) await recordSuccess(ctx, d.webhook_id, d.test);
+}
+
+async function recordFailedAttempt(ctx: AppContext, o: AttemptOutcome): Promise<void> {
+  const { d, status, error } = o;
+  const attempts = d.attempt_count + 1;
   const reason = error ?? `HTTP ${status}`;
   // A delivery of a webhook that is (now) paused is held for its resumption, even past the
   // retry window: pausing must not lose what it was collecting.
   const paused = (await recordFailure(ctx, d.webhook_id, reason)) && !d.test;
   const delay = retryDelaySeconds(ctx.config, attempts, d.age_seconds);
   const failed = delay === undefined && !paused;
-  const update = sql`${attempt}
+  // The attempt's record is written by the same statement as the delivery's new state.
+  const update = sql`
+    WITH attempt AS (
+      INSERT INTO webhook_delivery_attempts (delivery_id, attempt, request_url, request_headers,
+        response_status, response_body, error, started_at, duration_ms)
+      VALUES (${d.id}, ${attempts}, ${d.url}, ${json(o.headers)}, ${status}, ${o.responseBody}, ${error},
+        ${o.startedAt}, ${o.durationMs}))
     UPDATE webhook_deliveries SET attempt_count = ${attempts}, response_status = ${status},
       last_error = ${reason}, last_attempt_at = clock_timestamp(), locked_until = NULL,
       status = ${failed ? "failed" : "pending"},
