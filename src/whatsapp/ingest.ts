@@ -9,16 +9,18 @@ import { presentConversation } from "../modules/conversations/presenter.ts";
 import {
   type ConversationRow,
   findConversation,
+  findConversations,
   findOrOpenConversation,
   recordMessageInSummary,
 } from "../modules/conversations/store.ts";
 import { messageMediaUrl } from "../modules/media/urls.ts";
 import { presentMessage } from "../modules/messages/presenter.ts";
 import {
-  applyStatus,
+  applyStatuses,
   insertMessage,
   keepPendingStatus,
   type MessageRow,
+  type StatusObject,
   takePendingStatuses,
 } from "../modules/messages/store.ts";
 import type { PhoneNumberRow } from "../modules/phone-numbers/store.ts";
@@ -228,47 +230,73 @@ async function ingestMessage(
   return events;
 }
 
-/** The v2 event of a message whose status changed. */
-async function statusEvent(
+/**
+ * The broadcast bookkeeping and v2 events of the statuses that changed their message's status
+ * (`applied` in the order the statuses came), each event with its conversation.
+ */
+async function statusChanges(
   ctx: AppContext,
   tx: Queryable,
   number: PhoneNumberRow,
-  message: MessageRow,
-): Promise<ParleyEvent> {
-  const conversation = (await findConversation(tx, number.project_id, message.conversation_id))!;
-  return {
-    type: `whatsapp.message.${message.status}`,
-    projectId: number.project_id,
-    phoneNumberRef: number.id,
-    conversationId: conversation.id,
-    payload: {
-      message: presentMessage(message, messageMediaUrl(ctx)),
-      conversation: presentConversation(conversation),
-      is_new_conversation: false,
-      phone_number_id: number.phone_number_id,
-    },
-  };
+  applied: { status: StatusObject; result: { message: MessageRow; changed: boolean } | undefined }[],
+): Promise<ParleyEvent[]> {
+  const changed = applied.flatMap(({ status, result }) =>
+    result?.changed ? [{ status, message: result.message }] : [],
+  );
+  for (const { status, message } of changed) await recordBroadcastStatus(tx, message, status);
+  const ids = [...new Set(changed.map(({ message }) => message.conversation_id))];
+  const conversations = new Map(
+    (await findConversations(tx, number.project_id, ids)).map((conversation) => [
+      conversation.id,
+      conversation,
+    ]),
+  );
+  return changed.map(({ message }) => {
+    const conversation = conversations.get(message.conversation_id)!;
+    return {
+      type: `whatsapp.message.${message.status}`,
+      projectId: number.project_id,
+      phoneNumberRef: number.id,
+      conversationId: conversation.id,
+      payload: {
+        message: presentMessage(message, messageMediaUrl(ctx)),
+        conversation: presentConversation(conversation),
+        is_new_conversation: false,
+        phone_number_id: number.phone_number_id,
+      },
+    };
+  });
 }
 
-async function ingestStatus(
+/**
+ * Applies a webhook's statuses. A status for a wamid Parley does not hold yet either names a
+ * broadcast send still waiting for Meta's answer (which then takes the wamid) or is kept until
+ * the send records its wamid (`applyPendingStatuses`).
+ */
+async function ingestStatuses(
   ctx: AppContext,
   tx: Queryable,
   number: PhoneNumberRow,
-  status: Record<string, unknown> & { id?: string; status?: string },
+  received: NonNullable<WebhookValue["statuses"]>,
 ): Promise<ParleyEvent[]> {
-  if (!status.id || typeof status.status !== "string") return [];
-  const known = status as typeof status & { id: string; status: string };
-  let applied = await applyStatus(tx, number.id, known.id, known);
-  if (!applied && (await adoptWamid(tx, number.id, known.id, known.biz_opaque_callback_data))) {
-    applied = await applyStatus(tx, number.id, known.id, known);
+  const statuses = received.filter(
+    (s): s is StatusObject => typeof s?.id === "string" && s.id !== "" && typeof s.status === "string",
+  );
+  const results = await applyStatuses(tx, number.id, statuses);
+  const applied = statuses.map((status, i) => ({ status, result: results[i] }));
+  const unknown = applied.filter(({ result }) => !result).map(({ status }) => status);
+  const adopted = new Map<string, boolean>();
+  for (const { id, biz_opaque_callback_data } of unknown) {
+    if (!adopted.has(id)) adopted.set(id, await adoptWamid(tx, number.id, id, biz_opaque_callback_data));
   }
-  if (!applied) {
-    await keepPendingStatus(tx, number.id, known.id, known);
-    return [];
-  }
-  if (!applied.changed) return [];
-  await recordBroadcastStatus(tx, applied.message, known);
-  return [await statusEvent(ctx, tx, number, applied.message)];
+  const adoptable = unknown.filter(({ id }) => adopted.get(id));
+  const retried = await applyStatuses(tx, number.id, adoptable);
+  for (const status of unknown.filter(({ id }) => !adopted.get(id)))
+    await keepPendingStatus(tx, number.id, status.id, status);
+  return statusChanges(ctx, tx, number, [
+    ...applied,
+    ...adoptable.map((status, i) => ({ status, result: retried[i] })),
+  ]);
 }
 
 /**
@@ -281,14 +309,14 @@ export async function applyPendingStatuses(
   number: PhoneNumberRow,
   wamid: string,
 ): Promise<void> {
-  const events: ParleyEvent[] = [];
-  for (const status of await takePendingStatuses(tx, number.id, wamid)) {
-    const applied = await applyStatus(tx, number.id, wamid, status);
-    if (applied?.changed) {
-      await recordBroadcastStatus(tx, applied.message, status);
-      events.push(await statusEvent(ctx, tx, number, applied.message));
-    }
-  }
+  const statuses = (await takePendingStatuses(tx, number.id, wamid)).map((s) => ({ ...s, id: wamid }));
+  const results = await applyStatuses(tx, number.id, statuses);
+  const events = await statusChanges(
+    ctx,
+    tx,
+    number,
+    statuses.map((status, i) => ({ status, result: results[i] })),
+  );
   await publishEvents(tx, events);
 }
 
@@ -366,7 +394,9 @@ export async function ingestValue(
       "inbound processing disabled: messages ignored",
     );
   }
-  for (const status of value.statuses ?? []) events.push(...(await ingestStatus(ctx, tx, number, status)));
+  events.push(
+    ...(await ingestStatuses(ctx, tx, number, Array.isArray(value.statuses) ? value.statuses : [])),
+  );
   for (const pref of value.user_preferences ?? []) events.push(...(await ingestPreference(tx, number, pref)));
   return events;
 }

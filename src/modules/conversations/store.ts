@@ -59,6 +59,18 @@ export async function findConversation(
   return row;
 }
 
+/** Several conversations of a project by id, in no particular order (unknown ids are left out). */
+export async function findConversations(
+  db: Queryable,
+  projectId: string,
+  ids: string[],
+): Promise<ConversationRow[]> {
+  if (ids.length === 0) return [];
+  return db.query<ConversationRow>(
+    sql`${SELECT} WHERE v.project_id = ${projectId} AND v.id = ANY(${ids}::uuid[])`,
+  );
+}
+
 /** The ids of a contact's conversations (on every number). */
 export async function conversationIdsOfContact(
   db: Queryable,

@@ -75,35 +75,66 @@ export async function insertMessage(tx: Queryable, m: NewMessage): Promise<Messa
 // A status never moves a message backwards; `failed` ends a message not yet delivered.
 const RANK: Record<string, number> = { pending: 0, sent: 1, delivered: 2, read: 3 };
 
-/**
- * Applies one of Meta's status objects to the outbound message `wamid`: the raw object is kept
- * in `statuses`, and `status` advances only forwards. Returns the updated row and whether the
- * status changed, or undefined when no such message exists (yet).
- */
-export async function applyStatus(
-  tx: Queryable,
-  phoneNumberRef: string,
-  wamid: string,
-  status: Record<string, unknown> & { status: string },
-): Promise<{ message: MessageRow; changed: boolean } | undefined> {
-  const [current] = await tx.query<MessageRow>(sql`
-    SELECT * FROM messages WHERE phone_number_ref = ${phoneNumberRef} AND wamid = ${wamid} FOR UPDATE`);
-  if (!current) return undefined;
+/** One of Meta's `statuses[]` objects, as far as Parley reads it. */
+export type StatusObject = Record<string, unknown> & { id: string; status: string };
+
+/** `message` after Meta's `status`: the raw object kept, `status` moved only forwards. */
+function advance(message: MessageRow, status: StatusObject): { message: MessageRow; changed: boolean } {
   const next = status.status;
   const changed =
     next === "failed"
-      ? current.status === "pending" || current.status === "sent"
-      : next in RANK && current.status !== "failed" && RANK[next]! > (RANK[current.status] ?? 99);
+      ? message.status === "pending" || message.status === "sent"
+      : next in RANK && message.status !== "failed" && RANK[next]! > (RANK[message.status] ?? 99);
   const errors = Array.isArray(status.errors) ? status.errors : null;
-  const [message] = await tx.query<MessageRow>(sql`
-    UPDATE messages SET
-      statuses = statuses || ${json([status])}::jsonb,
-      status = ${changed ? next : current.status},
-      error = ${changed && errors ? json(errors[0]) : current.error === null ? null : json(current.error)},
-      updated_at = clock_timestamp()
-    WHERE id = ${current.id}
-    RETURNING *`);
-  return { message: message!, changed };
+  return {
+    changed,
+    message: {
+      ...message,
+      statuses: [...message.statuses, status],
+      status: changed ? (next as MessageRow["status"]) : message.status,
+      error: changed && errors ? (errors[0] as MessageRow["error"]) : message.error,
+    },
+  };
+}
+
+/**
+ * Applies Meta's status objects, in their order, to the outbound messages they name (`id` is
+ * the wamid): each raw object is kept in `statuses`, and `status` advances only forwards. The
+ * messages are locked and written with one statement each, however many statuses there are.
+ * Returns, per status, the message as that status left it and whether its status changed, or
+ * undefined when no such message exists (yet).
+ */
+export async function applyStatuses(
+  tx: Queryable,
+  phoneNumberRef: string,
+  statuses: StatusObject[],
+): Promise<({ message: MessageRow; changed: boolean } | undefined)[]> {
+  if (statuses.length === 0) return [];
+  const wamids = [...new Set(statuses.map((s) => s.id))];
+  const locked = await tx.query<MessageRow>(sql`
+    SELECT * FROM messages WHERE phone_number_ref = ${phoneNumberRef} AND wamid = ANY(${wamids}::text[])
+    ORDER BY id FOR UPDATE`);
+  const latest = new Map(locked.map((m) => [m.wamid!, m]));
+  const results = statuses.map((status) => {
+    const current = latest.get(status.id);
+    if (!current) return undefined;
+    const result = advance(current, status);
+    latest.set(status.id, result.message);
+    return result;
+  });
+  const written = [...latest.values()].filter((m) => !locked.includes(m));
+  if (written.length === 0) return results;
+  const updated = await tx.query<{ id: string; updated_at: string }>(sql`
+    UPDATE messages m SET statuses = u.statuses, status = u.status, error = u.error, updated_at = clock_timestamp()
+    FROM jsonb_to_recordset(${json(written.map(({ id, statuses, status, error }) => ({ id, statuses, status, error })))}::jsonb)
+      AS u(id uuid, statuses jsonb, status text, error jsonb)
+    WHERE m.id = u.id
+    RETURNING m.id, m.updated_at`);
+  const updatedAt = new Map(updated.map((u) => [u.id, u.updated_at]));
+  for (const result of results) {
+    if (result) result.message.updated_at = updatedAt.get(result.message.id) ?? result.message.updated_at;
+  }
+  return results;
 }
 
 export async function keepPendingStatus(
