@@ -50,21 +50,24 @@ export async function recordBroadcastStatus(
   if (!recipientId) return;
   const at = toIso(status.timestamp);
   if (status.status !== "failed") {
-    // A send given up as `send_outcome_unknown` that Meta did get after all.
-    await tx.query(sql`
-      UPDATE broadcast_recipients SET status = 'sent', sent_at = coalesce(sent_at, ${at}::timestamptz),
-        message_id = ${message.id}, wamid = ${message.wamid}, failed_at = NULL, error_message = NULL,
-        error_details = NULL, updated_at = clock_timestamp()
-      WHERE id = ${recipientId} AND status = 'failed' AND error_details->>'code' = 'send_outcome_unknown'`);
-  }
-  if (status.status === "delivered" || status.status === "read") {
+    // One statement: a send given up as `send_outcome_unknown` that Meta did get after all
+    // turns sent, and a delivered or read status is dated on the recipient.
+    const recovers = sql`(status = 'failed' AND error_details->>'code' = 'send_outcome_unknown')`;
+    const delivered = status.status === "delivered" || status.status === "read";
     await tx.query(sql`
       UPDATE broadcast_recipients SET
-        delivered_at = coalesce(delivered_at, ${at}::timestamptz),
+        status = CASE WHEN ${recovers} THEN 'sent' ELSE status END,
+        sent_at = CASE WHEN ${recovers} THEN coalesce(sent_at, ${at}::timestamptz) ELSE sent_at END,
+        message_id = CASE WHEN ${recovers} THEN ${message.id}::uuid ELSE message_id END,
+        wamid = CASE WHEN ${recovers} THEN ${message.wamid} ELSE wamid END,
+        failed_at = CASE WHEN ${recovers} THEN NULL ELSE failed_at END,
+        error_message = CASE WHEN ${recovers} THEN NULL ELSE error_message END,
+        error_details = CASE WHEN ${recovers} THEN NULL ELSE error_details END,
+        delivered_at = ${delivered ? sql`coalesce(delivered_at, ${at}::timestamptz)` : sql`delivered_at`},
         read_at = ${status.status === "read" ? sql`coalesce(read_at, ${at}::timestamptz)` : sql`read_at`},
         updated_at = clock_timestamp()
-      WHERE id = ${recipientId}`);
-  } else if (status.status === "failed") {
+      WHERE id = ${recipientId} AND (${delivered} OR ${recovers})`);
+  } else {
     const error = (Array.isArray(status.errors) ? status.errors[0] : undefined) as
       | Record<string, unknown>
       | undefined;
