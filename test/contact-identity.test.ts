@@ -8,9 +8,9 @@ import { insertSandboxNumber } from "./support/fixtures.ts";
 import { type ReceivedWebhook, startWebhookSink, type WebhookSink } from "./support/webhook-sink.ts";
 
 // Meta's business-scoped user ids (BSUIDs) in inbound webhooks: contacts learn them, Meta's
-// `user_changed_user_id` notices replace them, users known only by BSUID become contacts, and
-// each change of a known contact's BSUID reaches the number's webhooks as
-// whatsapp.contact.identity_changed.
+// `user_changed_user_id` notices replace them, `user_changed_number` notices move the new number
+// (and BSUID) onto the same contact, users known only by BSUID become contacts, and each change
+// of a known contact's identity reaches the number's webhooks as whatsapp.contact.identity_changed.
 
 // Event bodies are free-form JSON, read field by field.
 // biome-ignore lint/suspicious/noExplicitAny: see above
@@ -51,6 +51,10 @@ const changes = () =>
   sink.received.filter((r) => r.headers["x-webhook-event"] === "whatsapp.contact.identity_changed");
 const receivedFor = (wamid: string) => (r: ReceivedWebhook[]) =>
   r.some((x) => (x.body as Json)?.message?.id === wamid);
+
+/** The conversation a delivered whatsapp.message.received put message `wamid` in. */
+const conversationOf = (wamid: string) =>
+  (sink.received.find((x) => (x.body as Json)?.message?.id === wamid)!.body as Json).conversation.id;
 
 let seq = 0;
 /** Posts one inbound message (signed like the sandbox signs) with the given sender fields. */
@@ -193,6 +197,214 @@ describe("contact identity (BSUIDs)", () => {
     await sink.waitFor(receivedFor(later.wamid));
     assert.equal((await get(a, "/whatsapp/contacts/BR.5005")).json().data.wa_id, "15550603000");
     assert.equal(changes().length, before);
+  });
+
+  it("follows a user_changed_user_id notice by its previous_user_id, once", async () => {
+    const phone = "15550604000";
+    const first = await inbound({ from: phone, from_user_id: "MX.6006", from_parent_user_id: "MX.ENT.60" }, [
+      { wa_id: phone, user_id: "MX.6006", parent_user_id: "MX.ENT.60" },
+    ]);
+    await sink.waitFor(receivedFor(first.wamid));
+    const before = changes().length;
+    // No sender and a body Parley cannot read: only the notice's previous ids name the contact.
+    const notice = await inbound({
+      type: "system",
+      system: {
+        body: "User's business-scoped user ID changed",
+        user_id: "MX.7007",
+        parent_user_id: "MX.ENT.70",
+        previous_user_id: "MX.6006",
+        previous_parent_user_id: "MX.ENT.60",
+        type: "user_changed_user_id",
+      },
+    });
+    await sink.waitFor(receivedFor(notice.wamid));
+    await sink.waitFor(() => changes().length === before + 1);
+    const event = changes().at(-1)!.body as Json;
+    assert.deepEqual(event.previous, {
+      business_scoped_user_id: "MX.6006",
+      parent_business_scoped_user_id: "MX.ENT.60",
+    });
+    assert.equal(event.contact.business_scoped_user_id, "MX.7007");
+    assert.equal(event.contact.parent_business_scoped_user_id, "MX.ENT.70");
+    assert.equal(event.contact.wa_id, phone);
+    assert.equal(
+      conversationOf(notice.wamid),
+      conversationOf(first.wamid),
+      "the notice is stored in the contact's conversation",
+    );
+
+    // Meta retrying the notice changes nothing.
+    await simulateWebhookValue(t.ctx, { phoneNumberId: number.phone_number_id, value: notice.value });
+    const next = await inbound({ from: phone, from_user_id: "MX.7007" }, [
+      { wa_id: phone, user_id: "MX.7007" },
+    ]);
+    await sink.waitFor(receivedFor(next.wamid));
+    assert.equal(changes().length, before + 1);
+    assert.equal(conversationOf(next.wamid), conversationOf(first.wamid));
+    assert.equal((await get(a, "/whatsapp/contacts/MX.7007")).json().data.id, event.contact.id);
+    assert.equal((await get(a, "/whatsapp/contacts/MX.6006")).statusCode, 404);
+  });
+
+  it("finds the contact of a notice by its previous_parent_user_id alone", async () => {
+    const phone = "15550605000";
+    await inbound({ from: phone, from_user_id: "AR.8008", from_parent_user_id: "AR.ENT.80" });
+    const before = changes().length;
+    await inbound({
+      type: "system",
+      system: {
+        user_id: "AR.9009",
+        previous_parent_user_id: "AR.ENT.80",
+        type: "user_changed_user_id",
+      },
+    });
+    await sink.waitFor(() => changes().length === before + 1);
+    const event = changes().at(-1)!.body as Json;
+    assert.equal(event.previous.business_scoped_user_id, "AR.8008");
+    assert.equal(event.contact.business_scoped_user_id, "AR.9009");
+    assert.equal(event.contact.parent_business_scoped_user_id, "AR.ENT.80", "no new parent given: kept");
+    assert.equal(event.contact.wa_id, phone);
+  });
+
+  it("moves a user_changed_number notice's new number onto the same contact, once", async () => {
+    const oldPhone = "15550606000";
+    const newPhone = "15550606999";
+    const first = await inbound({ from: oldPhone, from_user_id: "CL.1101" }, [
+      { profile: { name: "Eva" }, wa_id: oldPhone, user_id: "CL.1101", parent_user_id: "CL.ENT.11" },
+    ]);
+    await sink.waitFor(receivedFor(first.wamid));
+    const contactId = (await get(a, `/whatsapp/contacts/${oldPhone}`)).json().data.id;
+    const before = changes().length;
+    const notice = await inbound({
+      from: oldPhone,
+      type: "system",
+      system: {
+        body: `User Eva changed from ${oldPhone} to ${newPhone}`,
+        wa_id: newPhone,
+        user_id: "CL.1202",
+        previous_user_id: "CL.1101",
+        previous_parent_user_id: "CL.ENT.11",
+        type: "user_changed_number",
+      },
+    });
+    await sink.waitFor(receivedFor(notice.wamid));
+    await sink.waitFor(() => changes().length === before + 1);
+    const event = changes().at(-1)!.body as Json;
+    assert.deepEqual(event.previous, {
+      business_scoped_user_id: "CL.1101",
+      parent_business_scoped_user_id: "CL.ENT.11",
+      wa_id: oldPhone,
+    });
+    assert.equal(event.contact.id, contactId);
+    assert.equal(event.contact.wa_id, newPhone);
+    assert.equal(event.contact.business_scoped_user_id, "CL.1202");
+    assert.equal(event.contact.parent_business_scoped_user_id, "CL.ENT.11");
+    assert.equal(conversationOf(notice.wamid), conversationOf(first.wamid), "one conversation");
+
+    const moved = (await get(a, `/whatsapp/contacts/${newPhone}`)).json().data;
+    assert.equal(moved.id, contactId);
+    assert.equal(moved.profile_name, "Eva");
+    assert.equal(
+      (await get(a, `/whatsapp/contacts/${oldPhone}`)).statusCode,
+      404,
+      "no contact kept the old number",
+    );
+    assert.equal((await get(b, `/whatsapp/contacts/${newPhone}`)).statusCode, 404);
+
+    // Meta retrying the notice changes nothing; the next message from the new number continues
+    // the same conversation.
+    await simulateWebhookValue(t.ctx, { phoneNumberId: number.phone_number_id, value: notice.value });
+    const next = await inbound({ from: newPhone, from_user_id: "CL.1202" }, [
+      { wa_id: newPhone, user_id: "CL.1202" },
+    ]);
+    await sink.waitFor(receivedFor(next.wamid));
+    assert.equal(changes().length, before + 1);
+    assert.equal(conversationOf(next.wamid), conversationOf(first.wamid));
+    assert.equal((await get(a, `/whatsapp/contacts/${oldPhone}`)).statusCode, 404);
+  });
+
+  it("moves the number of a notice without BSUIDs by its sender, and a replay finds it moved", async () => {
+    const oldPhone = "15550607000";
+    const newPhone = "15550607999";
+    const first = await inbound({ from: oldPhone });
+    await sink.waitFor(receivedFor(first.wamid));
+    const contactId = (await get(a, `/whatsapp/contacts/${oldPhone}`)).json().data.id;
+    const before = changes().length;
+    const notice = await inbound({
+      from: oldPhone,
+      type: "system",
+      system: {
+        body: `User Rui changed from ${oldPhone} to ${newPhone}`,
+        wa_id: newPhone,
+        type: "user_changed_number",
+      },
+    });
+    await sink.waitFor(() => changes().length === before + 1);
+    const event = changes().at(-1)!.body as Json;
+    assert.deepEqual(event.previous, {
+      business_scoped_user_id: null,
+      parent_business_scoped_user_id: null,
+      wa_id: oldPhone,
+    });
+    assert.equal(event.contact.wa_id, newPhone);
+
+    await simulateWebhookValue(t.ctx, { phoneNumberId: number.phone_number_id, value: notice.value });
+    const next = await inbound({ from: newPhone });
+    await sink.waitFor(receivedFor(next.wamid));
+    assert.equal(changes().length, before + 1);
+    assert.equal(
+      (await get(a, `/whatsapp/contacts/${oldPhone}`)).statusCode,
+      404,
+      "the replay made no new contact",
+    );
+    assert.equal((await get(a, `/whatsapp/contacts/${newPhone}`)).json().data.id, contactId);
+    assert.equal(conversationOf(next.wamid), conversationOf(first.wamid));
+  });
+
+  it("keeps the old number when another contact holds the new one", async () => {
+    const oldPhone = "15550608000";
+    const takenPhone = "15550608999";
+    const mover = await inbound({ from: oldPhone, from_user_id: "PE.1301" }, [
+      { wa_id: oldPhone, user_id: "PE.1301" },
+    ]);
+    const holder = await inbound({ from: takenPhone }, [{ profile: { name: "Other" }, wa_id: takenPhone }]);
+    await sink.waitFor(receivedFor(mover.wamid));
+    await sink.waitFor(receivedFor(holder.wamid));
+    const holderBefore = (await get(a, `/whatsapp/contacts/${takenPhone}`)).json().data;
+    const before = changes().length;
+    const notice = await inbound({
+      from: oldPhone,
+      type: "system",
+      system: {
+        body: `User Paz changed from ${oldPhone} to ${takenPhone}`,
+        wa_id: takenPhone,
+        user_id: "PE.1402",
+        previous_user_id: "PE.1301",
+        type: "user_changed_number",
+      },
+    });
+    await sink.waitFor(receivedFor(notice.wamid));
+    // The BSUID still changes; the number stays, so `previous` has no wa_id.
+    await sink.waitFor(() => changes().length === before + 1);
+    const event = changes().at(-1)!.body as Json;
+    assert.deepEqual(event.previous, {
+      business_scoped_user_id: "PE.1301",
+      parent_business_scoped_user_id: null,
+    });
+    assert.equal(event.contact.wa_id, oldPhone);
+    assert.equal(event.contact.business_scoped_user_id, "PE.1402");
+    assert.equal(conversationOf(notice.wamid), conversationOf(mover.wamid));
+    assert.deepEqual(
+      (await get(a, `/whatsapp/contacts/${takenPhone}`)).json().data,
+      holderBefore,
+      "holder untouched",
+    );
+    assert.equal((await get(a, `/whatsapp/contacts/${oldPhone}`)).json().data.id, event.contact.id);
+
+    await simulateWebhookValue(t.ctx, { phoneNumberId: number.phone_number_id, value: notice.value });
+    const next = await inbound({ from: oldPhone, from_user_id: "PE.1402" });
+    await sink.waitFor(receivedFor(next.wamid));
+    assert.equal(changes().length, before + 1);
   });
 
   it("accepts identity_changed as a webhook event", async () => {

@@ -25,7 +25,7 @@ import {
 } from "../modules/messages/store.ts";
 import type { PhoneNumberRow } from "../modules/phone-numbers/store.ts";
 import { startInactivityTimers } from "../webhooks/inactivity.ts";
-import { resolveInboundContact } from "./identity.ts";
+import { type IdentityChange, resolveInboundContact } from "./identity.ts";
 
 /**
  * A person in Meta's `contacts[]`: the phone number (`wa_id`, withheld for some username
@@ -136,10 +136,17 @@ const stringAt = (obj: unknown, key: string) => {
 
 /**
  * Who sent `message`: its own `from` / `from_user_id`, completed by the matching `contacts[]`
- * entry. A `user_changed_user_id` system notice names the new BSUID in `system.user_id` and
- * the one it replaces as the sender (or in its body, "… changed from <old> to <new>").
+ * entry. Meta's system notices (they have no `contacts[]`) report a changed identity:
+ * `user_changed_user_id` a new BSUID (`system.user_id`, `system.parent_user_id`),
+ * `user_changed_number` a new number (`system.wa_id`; `from` is the old one) and the new BSUID
+ * that comes with it. The new values are the identity; what they replace — the notice's
+ * `previous_user_id` / `previous_parent_user_id`, the sender's `from_user_id`, the old BSUID in
+ * a BSUID notice's body ("… changed from <old> to <new>"), the old number — finds the contact.
  */
-function senderOf(message: InboundMessage, contacts: WebhookContact[]) {
+function senderOf(
+  message: InboundMessage,
+  contacts: WebhookContact[],
+): { identity: ContactIdentity; change?: IdentityChange } {
   const entry = contacts.find(
     (c) =>
       (message.from && c.wa_id === message.from) ||
@@ -153,17 +160,29 @@ function senderOf(message: InboundMessage, contacts: WebhookContact[]) {
     profileName: entry?.profile?.name,
   };
   const system = message.type === "system" ? message.system : undefined;
-  const newBsuid = stringAt(system, "user_id");
-  if (stringAt(system, "type") !== "user_changed_user_id" || !newBsuid) return { identity };
-  const fromBody = /changed from (\S+) to /.exec(stringAt(system, "body") ?? "")?.[1];
-  const former = [message.from_user_id, fromBody].find((id) => id && id !== newBsuid);
+  const kind = stringAt(system, "type");
+  if (kind !== "user_changed_user_id" && kind !== "user_changed_number") return { identity };
+  const bsuid = stringAt(system, "user_id") ?? identity.bsuid;
+  const fromBody =
+    kind === "user_changed_user_id"
+      ? /changed from (\S+) to /.exec(stringAt(system, "body") ?? "")?.[1]
+      : undefined;
+  const newWaId = kind === "user_changed_number" ? stringAt(system, "wa_id") : undefined;
   return {
     identity: {
       ...identity,
-      bsuid: newBsuid,
+      waId: newWaId ?? identity.waId,
+      bsuid,
       parentBsuid: stringAt(system, "parent_user_id") ?? identity.parentBsuid,
     },
-    formerBsuid: former,
+    change: {
+      formerBsuids: [stringAt(system, "previous_user_id"), message.from_user_id, fromBody].filter(
+        (id): id is string => id !== undefined && id !== bsuid,
+      ),
+      formerParentBsuid: stringAt(system, "previous_parent_user_id"),
+      newWaId: newWaId !== undefined,
+      formerWaId: newWaId !== undefined && message.from !== newWaId ? message.from : undefined,
+    },
   };
 }
 
@@ -176,9 +195,14 @@ async function ingestMessage(
 ): Promise<ParleyEvent[]> {
   if (!message.id) return [];
   const sender = senderOf(message, contacts);
-  const resolved = await resolveInboundContact(tx, number, sender.identity, sender.formerBsuid);
+  const resolved = await resolveInboundContact(tx, number, sender.identity, sender.change);
   if (!resolved) return [];
   const { contact, events } = resolved;
+  if (resolved.numberTakenBy)
+    ctx.log.warn(
+      { contact_id: contact.id, holder_contact_id: resolved.numberTakenBy, wamid: message.id },
+      "user_changed_number: another contact holds the new number; the contact keeps its old one",
+    );
   const type = message.type ?? "unsupported";
   const { conversation, created } = await findOrOpenConversation(tx, {
     projectId: number.project_id,

@@ -59,6 +59,29 @@ export async function lockContactByBsuid(
   return row;
 }
 
+/** The contact with WhatsApp id `waId` in the project, locked for the transaction. */
+export async function lockContactByWaId(
+  tx: Queryable,
+  projectId: string,
+  waId: string,
+): Promise<ContactRow | undefined> {
+  const [row] = await tx.query<ContactRow>(sql`
+    SELECT * FROM contacts WHERE project_id = ${projectId} AND wa_id = ${waId} FOR UPDATE`);
+  return row;
+}
+
+/** The newest contact with parent BSUID `parentBsuid` in the project, locked for the transaction. */
+export async function lockContactByParentBsuid(
+  tx: Queryable,
+  projectId: string,
+  parentBsuid: string,
+): Promise<ContactRow | undefined> {
+  const [row] = await tx.query<ContactRow>(sql`
+    SELECT * FROM contacts WHERE project_id = ${projectId} AND parent_business_scoped_user_id = ${parentBsuid}
+    ORDER BY created_at DESC LIMIT 1 FOR UPDATE`);
+  return row;
+}
+
 /**
  * The contact with BSUID `bsuid`, created when new (`inserted`): a person Meta identifies
  * without a phone number (a username user). Concurrent webhooks for a new person make one row.
@@ -87,13 +110,15 @@ export interface ContactIdentity {
 
 /**
  * Stores the identity Meta sent for a contact. A phone number is only filled in when the
- * contact has none and no other contact of the project holds it (so a recycled number never
- * breaks a webhook). `updated_at` moves only when something changed.
+ * contact has none — or replaces the stored one when `replaceWaId` (the user changed their
+ * number) — and no other contact of the project holds it (so a recycled number never breaks a
+ * webhook). `updated_at` moves only when something changed.
  */
 export async function updateContactIdentity(
   tx: Queryable,
   contact: ContactRow,
   identity: ContactIdentity,
+  replaceWaId = false,
 ): Promise<ContactRow> {
   const next = {
     business_scoped_user_id: identity.bsuid ?? contact.business_scoped_user_id,
@@ -101,15 +126,16 @@ export async function updateContactIdentity(
     username: identity.username ?? contact.username,
     profile_name: identity.profileName ?? contact.profile_name,
   };
-  const fillWaId = contact.wa_id === null && identity.waId !== undefined;
+  const setWaId =
+    identity.waId !== undefined && identity.waId !== contact.wa_id && (contact.wa_id === null || replaceWaId);
   const same = Object.entries(next).every(([k, v]) => contact[k as keyof typeof next] === v);
-  if (same && !fillWaId) return contact;
+  if (same && !setWaId) return contact;
   const [row] = await tx.query<ContactRow>(sql`
     UPDATE contacts c SET
       business_scoped_user_id = ${next.business_scoped_user_id},
       parent_business_scoped_user_id = ${next.parent_business_scoped_user_id},
       username = ${next.username}, profile_name = ${next.profile_name},
-      wa_id = CASE WHEN c.wa_id IS NULL AND NOT EXISTS (
+      wa_id = CASE WHEN (c.wa_id IS NULL OR ${replaceWaId}) AND NOT EXISTS (
           SELECT 1 FROM contacts o WHERE o.project_id = c.project_id AND o.wa_id = ${identity.waId ?? null})
         THEN ${identity.waId ?? null} ELSE c.wa_id END,
       updated_at = clock_timestamp()
