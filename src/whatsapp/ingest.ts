@@ -436,11 +436,16 @@ export async function publishIngestEvents(
   events: ParleyEvent[],
 ): Promise<void> {
   await publishEvents(tx, events);
-  const active = new Map<string, string[]>();
-  for (const e of events) {
-    if (!e.type.startsWith("whatsapp.message.") || !e.conversationId || !e.phoneNumberRef) continue;
-    active.set(e.phoneNumberRef, [...(active.get(e.phoneNumberRef) ?? []), e.conversationId]);
+  const active = Map.groupBy(
+    events.filter((e) => e.type.startsWith("whatsapp.message.") && e.conversationId && e.phoneNumberRef),
+    (e) => e.phoneNumberRef!,
+  );
+  for (const [phoneNumberRef, messageEvents] of active) {
+    await startInactivityTimers(
+      ctx,
+      tx,
+      phoneNumberRef,
+      messageEvents.map((e) => e.conversationId!),
+    );
   }
-  for (const [phoneNumberRef, conversationIds] of active)
-    await startInactivityTimers(ctx, tx, phoneNumberRef, conversationIds);
 }
