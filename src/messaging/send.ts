@@ -190,7 +190,7 @@ export async function sendMessage(ctx: AppContext, input: SendMessageInput): Pro
     const stored = await ctx.db
       .transaction(async (tx) => {
         const contact = await findOrCreateContactByWaId(tx, number.project_id, to);
-        const { conversation } = await findOrOpenConversation(tx, {
+        const { conversationId } = await findOrOpenConversation(tx, {
           projectId: number.project_id,
           phoneNumberRef: number.id,
           contactId: contact.id,
@@ -203,7 +203,7 @@ export async function sendMessage(ctx: AppContext, input: SendMessageInput): Pro
         const message = await insertMessage(tx, {
           projectId: number.project_id,
           phoneNumberRef: number.id,
-          conversationId: conversation.id,
+          conversationId,
           contactId: contact.id,
           wamid: null,
           direction: "outbound",
@@ -220,7 +220,7 @@ export async function sendMessage(ctx: AppContext, input: SendMessageInput): Pro
               ? input.body.biz_opaque_callback_data
               : null,
         });
-        await recordMessageInSummary(tx, conversation.id, {
+        await recordMessageInSummary(tx, conversationId, {
           wamid: null,
           type,
           text,
@@ -231,7 +231,7 @@ export async function sendMessage(ctx: AppContext, input: SendMessageInput): Pro
         await announceToInboxes(tx, {
           type: "inbox.message.stored",
           projectId: number.project_id,
-          conversationId: conversation.id,
+          conversationId,
           messageId: message!.id,
         });
         return message!;

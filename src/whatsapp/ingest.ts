@@ -204,7 +204,7 @@ async function ingestMessage(
       "user_changed_number: another contact holds the new number; the contact keeps its old one",
     );
   const type = message.type ?? "unsupported";
-  const { conversation, created } = await findOrOpenConversation(tx, {
+  const { conversationId, created } = await findOrOpenConversation(tx, {
     projectId: number.project_id,
     phoneNumberRef: number.id,
     contactId: contact.id,
@@ -215,7 +215,7 @@ async function ingestMessage(
   const row = await insertMessage(tx, {
     projectId: number.project_id,
     phoneNumberRef: number.id,
-    conversationId: conversation.id,
+    conversationId,
     contactId: contact.id,
     wamid: message.id,
     direction: "inbound",
@@ -230,15 +230,15 @@ async function ingestMessage(
   if (!row) return events; // a replay of a message we already hold
   if (contact.wa_id)
     await recordBroadcastReply(tx, number.id, contact.wa_id, sentAt, ctx.config.broadcastResponseWindowHours);
-  await recordMessageInSummary(tx, conversation.id, {
+  await recordMessageInSummary(tx, conversationId, {
     wamid: message.id,
     type,
     text,
     sentAt,
     direction: "inbound",
   });
-  const current = (await findConversation(tx, number.project_id, conversation.id))!;
-  const base = { projectId: number.project_id, phoneNumberRef: number.id, conversationId: conversation.id };
+  const current = (await findConversation(tx, number.project_id, conversationId))!;
+  const base = { projectId: number.project_id, phoneNumberRef: number.id, conversationId };
   if (created)
     events.push({ ...base, type: "whatsapp.conversation.created", payload: conversationPayload(current) });
   events.push({

@@ -84,23 +84,23 @@ export async function conversationIdsOfContact(
 }
 
 /**
- * The active conversation of a contact on a number, opened when there is none. The partial
- * unique index on active conversations makes concurrent openers agree on one row. The upsert
- * finds an existing one through that index itself (no plan to choose, and the row is locked
- * for the summary update that follows) and answers its id; `xmax = 0` tells a fresh insert.
+ * The id of the active conversation of a contact on a number, opened when there is none. The
+ * partial unique index on active conversations makes concurrent openers agree on one row. The
+ * upsert finds an existing one through that index itself (no plan to choose, and the row is
+ * locked for the summary update that follows); `xmax = 0` tells a fresh insert. Callers read
+ * the conversation once they have recorded their message in it.
  */
 export async function findOrOpenConversation(
   tx: Queryable,
   input: { projectId: string; phoneNumberRef: string; contactId: string },
-): Promise<{ conversation: ConversationRow; created: boolean }> {
+): Promise<{ conversationId: string; created: boolean }> {
   const [opened] = await tx.query<{ id: string; created: boolean }>(sql`
     INSERT INTO conversations (project_id, phone_number_ref, contact_id)
     VALUES (${input.projectId}, ${input.phoneNumberRef}, ${input.contactId})
     ON CONFLICT (phone_number_ref, contact_id) WHERE status = 'active'
       DO UPDATE SET status = conversations.status
     RETURNING id, (xmax = 0) AS created`);
-  const [row] = await tx.query<ConversationRow>(sql`${SELECT} WHERE v.id = ${opened!.id}`);
-  return { conversation: row!, created: opened!.created };
+  return { conversationId: opened!.id, created: opened!.created };
 }
 
 /** Records a message in the conversation's summary (the API's `kapso` block). */
