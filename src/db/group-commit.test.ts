@@ -39,6 +39,17 @@ describe("groupCommit", () => {
     assert.equal(transactions, batches.length);
   });
 
+  it("answers each job with what the writer returned at its index", async () => {
+    const square = groupCommit<number, number>(db, async (_tx, jobs) => jobs.map((n) => n * n), {
+      maxBatch: 4,
+      parallel: 2,
+    });
+    assert.deepEqual(
+      await Promise.all(Array.from({ length: 10 }, (_, i) => square(i))),
+      Array.from({ length: 10 }, (_, i) => i * i),
+    );
+  });
+
   it("fails only the job that fails: the rest of its batch is written again, each alone", async () => {
     await db.exec("TRUNCATE group_commit_probe");
     const write = groupCommit<number>(

@@ -9,29 +9,31 @@ export interface GroupCommitOptions {
 
 /**
  * Group commit: jobs submitted while earlier ones are being written are written together, in
- * one transaction, by one call of `write`, so a burst pays for one transaction and one fan-out
- * instead of one each. A lone job on an idle writer starts at once (no waiting to fill a
- * batch). Each job's promise settles when the transaction holding it commits. When a batch
- * fails (one bad job, or a deadlock with another writer) every job of it is written again
- * alone, so one job's error is its own and never anyone else's.
+ * one transaction, by one call of `write`, so a burst pays for one transaction (and whatever
+ * `write` does once per batch) instead of one each. A lone job on an idle writer starts at
+ * once (no waiting to fill a batch). Each job's promise settles when the transaction holding
+ * it commits, with what `write` answered for it (its result at the job's index), if anything.
+ * When a batch fails (one bad job, or a deadlock with another writer) every job of it is
+ * written again alone, so one job's error is its own and never anyone else's.
  */
-export function groupCommit<J>(
+export function groupCommit<J, R = void>(
   db: Database,
-  write: (tx: Queryable, jobs: J[]) => Promise<void>,
+  // biome-ignore lint/suspicious/noConfusingVoidType: a writer with nothing to answer returns nothing
+  write: (tx: Queryable, jobs: J[]) => Promise<R[] | void>,
   options: GroupCommitOptions,
-): (job: J) => Promise<void> {
-  const waiting: { job: J; settle: (err?: unknown) => void }[] = [];
+): (job: J) => Promise<R> {
+  const waiting: { job: J; settle: (err: unknown, result?: R) => void }[] = [];
   let running = 0;
 
   async function commit(batch: typeof waiting): Promise<void> {
     try {
-      await db.transaction((tx) =>
+      const results = await db.transaction((tx) =>
         write(
           tx,
           batch.map((b) => b.job),
         ),
       );
-      for (const b of batch) b.settle();
+      for (const [i, b] of batch.entries()) b.settle(undefined, results?.[i]);
     } catch (err) {
       if (batch.length === 1) return batch[0]!.settle(err ?? new Error("transaction failed"));
       for (const b of batch) await commit([b]);
@@ -50,8 +52,11 @@ export function groupCommit<J>(
   }
 
   return (job) =>
-    new Promise<void>((resolve, reject) => {
-      waiting.push({ job, settle: (err) => (err === undefined ? resolve() : reject(err)) });
+    new Promise<R>((resolve, reject) => {
+      waiting.push({
+        job,
+        settle: (err, result) => (err === undefined ? resolve(result as R) : reject(err)),
+      });
       pump();
     });
 }

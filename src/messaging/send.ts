@@ -1,5 +1,7 @@
 import sql from "sql-template-tag";
 import type { AppContext } from "../context.ts";
+import type { Queryable } from "../db/database.ts";
+import { groupCommit } from "../db/group-commit.ts";
 import { consumeRateLimit } from "../db/rate-limits.ts";
 import { json } from "../db/sql.ts";
 import { announceToInboxes } from "../events/publish.ts";
@@ -142,6 +144,95 @@ async function checkRate(ctx: AppContext, number: PhoneNumberRow): Promise<void>
   }
 }
 
+/** An outbound message to record before Meta is called. */
+interface OutboundRecord {
+  number: PhoneNumberRow;
+  to: string;
+  type: string;
+  content: Record<string, unknown>;
+  context: Record<string, unknown> | null;
+  origin: string;
+  idempotencyKey: string | null;
+  bizOpaqueCallbackData: string | null;
+}
+
+/** Records `m` as a pending outbound message of the contact's active conversation. */
+async function recordOutbound(tx: Queryable, m: OutboundRecord): Promise<MessageRow> {
+  const contact = await findOrCreateContactByWaId(tx, m.number.project_id, m.to);
+  const { conversationId } = await findOrOpenConversation(tx, {
+    projectId: m.number.project_id,
+    phoneNumberRef: m.number.id,
+    contactId: contact.id,
+  });
+  const sentAt = new Date().toISOString();
+  const text =
+    m.type === "template"
+      ? `[template ${String((m.content as { name?: string }).name)}]`
+      : messageText(m.type, m.content);
+  const message = await insertMessage(tx, {
+    projectId: m.number.project_id,
+    phoneNumberRef: m.number.id,
+    conversationId,
+    contactId: contact.id,
+    wamid: null,
+    direction: "outbound",
+    type: m.type,
+    content: m.content,
+    text,
+    context: m.context,
+    status: "pending",
+    sentAt,
+    origin: m.origin,
+    idempotencyKey: m.idempotencyKey,
+    bizOpaqueCallbackData: m.bizOpaqueCallbackData,
+  });
+  await recordMessageInSummary(tx, conversationId, {
+    wamid: null,
+    type: m.type,
+    text,
+    sentAt,
+    direction: "outbound",
+  });
+  // Open inboxes show the message now, not only once Meta's first status arrives.
+  await announceToInboxes(tx, {
+    type: "inbox.message.stored",
+    projectId: m.number.project_id,
+    conversationId,
+    messageId: message!.id,
+  });
+  return message!;
+}
+
+const outboundStores = new WeakMap<AppContext, (m: OutboundRecord) => Promise<MessageRow>>();
+
+/**
+ * Records outbound messages with group commit: sends that arrive together (a busy API client,
+ * a broadcast's sends in flight) share one transaction.
+ */
+function storeOutbound(ctx: AppContext): (m: OutboundRecord) => Promise<MessageRow> {
+  let store = outboundStores.get(ctx);
+  if (!store) {
+    store = groupCommit<OutboundRecord, MessageRow>(
+      ctx.db,
+      async (tx, records) => {
+        // Every batch takes its contacts' and conversations' row locks in one order, so two
+        // batches in flight never wait on each other in a cycle (a deadlock PostgreSQL would
+        // only break after a second).
+        const lockOrder = (m: OutboundRecord) => `${m.number.project_id}:${m.to}:${m.number.id}`;
+        const order = records
+          .map((_, i) => i)
+          .sort((a, b) => lockOrder(records[a]!).localeCompare(lockOrder(records[b]!)));
+        const rows: MessageRow[] = [];
+        for (const i of order) rows[i] = await recordOutbound(tx, records[i]!);
+        return rows;
+      },
+      { maxBatch: 50, parallel: 4 },
+    );
+    outboundStores.set(ctx, store);
+  }
+  return store;
+}
+
 /**
  * Sends one message from `phoneNumber`: validated like Meta, within the sending rules (24-hour
  * window, marketing opt-outs, per-number rate, idempotency), stored as an outbound message of
@@ -187,62 +278,23 @@ export async function sendMessage(ctx: AppContext, input: SendMessageInput): Pro
       string,
       unknown
     >;
-    const stored = await ctx.db
-      .transaction(async (tx) => {
-        const contact = await findOrCreateContactByWaId(tx, number.project_id, to);
-        const { conversationId } = await findOrOpenConversation(tx, {
-          projectId: number.project_id,
-          phoneNumberRef: number.id,
-          contactId: contact.id,
-        });
-        const sentAt = new Date().toISOString();
-        const text =
-          type === "template"
-            ? `[template ${String((content as { name?: string }).name)}]`
-            : messageText(type, content);
-        const message = await insertMessage(tx, {
-          projectId: number.project_id,
-          phoneNumberRef: number.id,
-          conversationId,
-          contactId: contact.id,
-          wamid: null,
-          direction: "outbound",
-          type,
-          content,
-          text,
-          context: (input.body.context as Record<string, unknown>) ?? null,
-          status: "pending",
-          sentAt,
-          origin: input.origin ?? "cloud_api",
-          idempotencyKey: input.idempotencyKey ?? null,
-          bizOpaqueCallbackData:
-            typeof input.body.biz_opaque_callback_data === "string"
-              ? input.body.biz_opaque_callback_data
-              : null,
-        });
-        await recordMessageInSummary(tx, conversationId, {
-          wamid: null,
-          type,
-          text,
-          sentAt,
-          direction: "outbound",
-        });
-        // Open inboxes show the message now, not only once Meta's first status arrives.
-        await announceToInboxes(tx, {
-          type: "inbox.message.stored",
-          projectId: number.project_id,
-          conversationId,
-          messageId: message!.id,
-        });
-        return message!;
-      })
-      .catch(async (err: { code?: string }) => {
-        // Two requests with one key raced: the other stored first, so answer as it will.
-        if (err.code === "23505" && input.idempotencyKey) {
-          return { raced: await findByIdempotencyKey(ctx, number, input.idempotencyKey) };
-        }
-        throw err;
-      });
+    const stored = await storeOutbound(ctx)({
+      number,
+      to,
+      type,
+      content,
+      context: (input.body.context as Record<string, unknown>) ?? null,
+      origin: input.origin ?? "cloud_api",
+      idempotencyKey: input.idempotencyKey ?? null,
+      bizOpaqueCallbackData:
+        typeof input.body.biz_opaque_callback_data === "string" ? input.body.biz_opaque_callback_data : null,
+    }).catch(async (err: { code?: string }) => {
+      // Two requests with one key raced: the other stored first, so answer as it will.
+      if (err.code === "23505" && input.idempotencyKey) {
+        return { raced: await findByIdempotencyKey(ctx, number, input.idempotencyKey) };
+      }
+      throw err;
+    });
     if ("raced" in stored) return replay(stored.raced!, to);
 
     try {
