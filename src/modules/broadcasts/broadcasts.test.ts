@@ -7,6 +7,7 @@ import { insertSandboxNumber } from "../../../test/support/fixtures.ts";
 import { simulateInbound, simulateWebhookValue } from "../../sandbox/inbound.ts";
 import { graphTargetFor } from "../../whatsapp/targets.ts";
 import type { PhoneNumberRow } from "../phone-numbers/store.ts";
+import { sweepBroadcasts } from "./runner.ts";
 
 // Broadcasts through the API against the built-in sandbox, which records every message it
 // accepts (sandbox_sends): that is where "sent exactly once" is counted.
@@ -468,6 +469,219 @@ describe("broadcasts API", () => {
     const failed = await h.waitForStatus(b.id, "failed");
     assert.ok(failed.failed_count >= 1);
     assert.equal(failed.failed_count + failed.sent_count + failed.pending_count, 50);
+  });
+});
+
+describe("broadcast copies (Parley extension)", () => {
+  let h: Harness;
+  before(async () => {
+    h = await harness({ PARLEY_SEND_RATE_PER_SECOND: "200" });
+  });
+  after(() => h.t.close());
+
+  const allRecipients = async (id: string) => {
+    const list = await h.api("GET", `/whatsapp/broadcasts/${id}/recipients?per_page=100`);
+    assert.equal(list.status, 200);
+    return list.body.data as Json[];
+  };
+  const promoParams = (day: string) => [
+    {
+      type: "body",
+      parameters: [
+        { type: "text", text: day },
+        { type: "text", text: "SALE" },
+      ],
+    },
+  ];
+
+  it("copies a completed broadcast: every recipient pending again, the original untouched, and the copy sends", async () => {
+    const [stopped, ...others] = numbers(4, "1919");
+    await simulateWebhookValue(h.t.ctx, {
+      phoneNumberId: h.number.phone_number_id,
+      value: {
+        contacts: [{ wa_id: stopped, profile: { name: "Stopped" } }],
+        user_preferences: [
+          {
+            wa_id: stopped,
+            detail: "User requested to stop marketing messages",
+            category: "marketing_messages",
+            value: "stop",
+            timestamp: String(Math.floor(Date.now() / 1000)),
+          },
+        ],
+      },
+    });
+    const b = await h.createBroadcast("seasonal_promotion");
+    const phones = [stopped!, ...others];
+    await h.addRecipients(
+      b.id,
+      phones.map((phone_number, i) => ({ phone_number, components: promoParams(`Day ${i}`) })),
+    );
+    const injected = await h.t.api(h.project, {
+      method: "POST",
+      url: "/sandbox/failures",
+      payload: { phone_number_id: h.number.phone_number_id, operation: "send", error: { code: 131026 } },
+    });
+    assert.equal(injected.statusCode, 201);
+    await h.api("POST", `/whatsapp/broadcasts/${b.id}/send`);
+    await h.waitForStatus(b.id, "completed");
+    const original = await until("the read statuses", async () => {
+      const now = await h.broadcast(b.id);
+      return now.read_count === 2 ? now : undefined;
+    });
+    assert.deepEqual([original.sent_count, original.failed_count, original.suppressed_count], [2, 1, 1]);
+    const originalRecipients = await allRecipients(b.id);
+
+    const copied = await h.api("POST", `/whatsapp/broadcasts/${b.id}/copy`);
+    assert.equal(copied.status, 201, JSON.stringify(copied.body));
+    const copy = copied.body.data;
+    assert.notEqual(copy.id, b.id);
+    assert.ok(["copying", "draft"].includes(copy.status), copy.status);
+    assert.equal(copy.name, "Campaign (copy)");
+    assert.equal(copy.phone_number_id, h.number.phone_number_id);
+    assert.equal(copy.whatsapp_template.name, "seasonal_promotion");
+    assert.equal(copy.sandbox, true);
+
+    const draft = await h.waitForStatus(copy.id, "draft");
+    assert.deepEqual(
+      [
+        draft.total_recipients,
+        draft.pending_count,
+        draft.sent_count,
+        draft.failed_count,
+        draft.suppressed_count,
+        draft.delivered_count,
+        draft.read_count,
+        draft.responded_count,
+      ],
+      [4, 4, 0, 0, 0, 0, 0, 0],
+    );
+    assert.deepEqual([draft.started_at, draft.completed_at, draft.scheduled_at], [null, null, null]);
+    const recipients = await allRecipients(copy.id);
+    assert.deepEqual(
+      recipients.map((r) => r.phone_number),
+      originalRecipients.map((r) => r.phone_number),
+      "same recipients, same send order",
+    );
+    for (const [i, r] of recipients.entries()) {
+      assert.equal(r.status, "pending");
+      assert.deepEqual(r.template_components, originalRecipients[i]!.template_components);
+      for (const field of [
+        "sent_at",
+        "failed_at",
+        "delivered_at",
+        "read_at",
+        "responded_at",
+        "error_message",
+      ])
+        assert.equal(r[field], null, field);
+      assert.equal(r.error_details, null);
+    }
+    const [links] = await h.t.ctx.db.query<{ n: number }>(sql`
+      SELECT count(*)::int AS n FROM broadcast_recipients
+      WHERE broadcast_id = ${copy.id} AND (message_id IS NOT NULL OR wamid IS NOT NULL OR attempts > 0)`);
+    assert.equal(links!.n, 0, "no message links or attempts are copied");
+
+    assert.deepEqual(await h.broadcast(b.id), original, "the original is untouched");
+    assert.deepEqual(await allRecipients(b.id), originalRecipients);
+
+    // Suppression is decided at send time: the stopped contact is suppressed again.
+    const sent = await h.api("POST", `/whatsapp/broadcasts/${copy.id}/send`);
+    assert.equal(sent.status, 202);
+    const done = await h.waitForStatus(copy.id, "completed");
+    assert.deepEqual([done.sent_count, done.failed_count, done.suppressed_count], [3, 0, 1]);
+  });
+
+  it("takes an optional name, answers 404 for another project's broadcast and rechecks the template", async () => {
+    const b = await h.createBroadcast();
+    await h.addRecipients(b.id, withOrder(numbers(2, "1929")));
+    const named = await h.api("POST", `/whatsapp/broadcasts/${b.id}/copy`, {
+      whatsapp_broadcast: { name: "Spring", unknown_field: 1 },
+    });
+    assert.equal(named.status, 201, JSON.stringify(named.body));
+    assert.equal(named.body.data.name, "Spring");
+    assert.equal((await h.waitForStatus(named.body.data.id, "draft")).total_recipients, 2);
+    const defaulted = await h.api("POST", `/whatsapp/broadcasts/${b.id}/copy`, {});
+    assert.equal(defaulted.status, 201);
+    assert.equal(defaulted.body.data.name, "Campaign (copy)");
+    await h.waitForStatus(defaulted.body.data.id, "draft");
+
+    const blank = await h.api("POST", `/whatsapp/broadcasts/${b.id}/copy`, {
+      whatsapp_broadcast: { name: "" },
+    });
+    assert.equal(blank.status, 422);
+    assert.match(blank.body.error, /whatsapp_broadcast\.name/);
+
+    const other = await h.t.createProject("Other");
+    const foreign = await h.t.api(other, {
+      method: "POST",
+      url: `/platform/v1/whatsapp/broadcasts/${b.id}/copy`,
+    });
+    assert.equal(foreign.statusCode, 404);
+    assert.equal(foreign.json().error, "Broadcast not found");
+    const malformed = await h.api("POST", "/whatsapp/broadcasts/not-a-uuid/copy");
+    assert.equal(malformed.status, 404);
+
+    // A template Meta no longer has answers as create does.
+    await h.t.ctx.db.query(sql`
+      UPDATE broadcasts SET template = jsonb_set(template, '{id}', '"123"') WHERE id = ${b.id}`);
+    const gone = await h.api("POST", `/whatsapp/broadcasts/${b.id}/copy`);
+    assert.equal(gone.status, 404);
+    assert.equal(gone.body.error, "Phone number or template not found");
+  });
+
+  it("refuses every change while copying, and the sweep finishes a copy whose job was lost", async () => {
+    const total = 1100;
+    const source = await h.createBroadcast();
+    const phones = numbers(total, "1939");
+    for (let i = 0; i < total; i += 1000)
+      await h.addRecipients(source.id, withOrder(phones.slice(i, i + 1000)));
+    // A copy caught mid-way with no job: its first recipient is copied already. Its updated_at
+    // lies ahead so that the minute sweep leaves it alone while its refusals are checked.
+    const copy = await h.createBroadcast();
+    await h.addRecipients(copy.id, withOrder(phones.slice(0, 1)));
+    await h.t.ctx.db.query(sql`
+      UPDATE broadcasts SET status = 'copying', copied_from = ${source.id},
+        updated_at = clock_timestamp() + interval '1 hour'
+      WHERE id = ${copy.id}`);
+
+    const at = `/whatsapp/broadcasts/${copy.id}`;
+    const expect422 = async (method: string, url: string, message: string, payload?: unknown) => {
+      const r = await h.api(method, url, payload);
+      assert.equal(r.status, 422, `${method} ${url}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.error, message);
+    };
+    await expect422("POST", `${at}/recipients`, "Cannot add recipients to broadcast in copying status", {
+      whatsapp_broadcast: { recipients: withOrder(["15559999999"]) },
+    });
+    await expect422("DELETE", `${at}/recipients`, "Cannot clear recipients of a broadcast in copying status");
+    await expect422("POST", `${at}/send`, "Cannot send a broadcast in copying status");
+    await expect422("POST", `${at}/schedule`, "Cannot schedule a broadcast in copying status", {
+      scheduled_at: new Date(Date.now() + 3_600_000).toISOString(),
+    });
+    await expect422("POST", `${at}/cancel`, "Cannot cancel a broadcast in copying status");
+    await expect422("PATCH", at, "Cannot stop a broadcast in copying status", {
+      whatsapp_broadcast: { status: "stopped" },
+    });
+    await expect422("PATCH", at, "Cannot return to draft a broadcast in copying status", {
+      whatsapp_broadcast: { status: "draft" },
+    });
+    assert.equal((await h.broadcast(copy.id)).status, "copying");
+    const listed = await h.api("GET", "/whatsapp/broadcasts?status=copying");
+    assert.deepEqual(
+      listed.body.data.map((x: Json) => x.id),
+      [copy.id],
+    );
+
+    await h.t.ctx.db.query(sql`
+      UPDATE broadcasts SET updated_at = clock_timestamp() - interval '2 minutes' WHERE id = ${copy.id}`);
+    await sweepBroadcasts(h.t.ctx);
+    const draft = await h.waitForStatus(copy.id, "draft");
+    assert.deepEqual([draft.total_recipients, draft.pending_count], [total, total]);
+    const [order] = await h.t.ctx.db.query<{ same: boolean }>(sql`
+      SELECT array_agg(phone_number ORDER BY position) = ${phones}::text[] AS same
+      FROM broadcast_recipients WHERE broadcast_id = ${copy.id}`);
+    assert.ok(order!.same, "every recipient once, in the source's send order");
   });
 });
 

@@ -10,6 +10,7 @@ import {
   BroadcastParams,
   BroadcastRecipient,
   BroadcastSendResponse,
+  CopyBroadcastBody,
   CreateBroadcastBody,
   ListBroadcastsQuery,
   ListRecipientsQuery,
@@ -107,6 +108,39 @@ export function broadcastRoutes(app: Server, ctx: AppContext): void {
           request.body.whatsapp_broadcast.status,
         ),
       ),
+  );
+
+  app.post(
+    `${base}/:broadcast_id/copy`,
+    {
+      schema: {
+        tags,
+        operationId: "copyWhatsappBroadcast",
+        summary: "Copy broadcast (Parley extension)",
+        description:
+          "Not in Kapso's API. Creates a broadcast of the same number and template (checked again as create checks it) with every recipient of this one, each pending again. It starts `copying` (no add, clear, send or schedule) and becomes `draft` once its recipients are copied, in the background. `name` defaults to the original's name + \" (copy)\".",
+        params: BroadcastParams,
+        body: CopyBroadcastBody,
+        response: { 201: Envelope(Broadcast), ...errorResponses(404, 422, 502) },
+      },
+      // A POST without a body copies under the default name.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+    },
+    async (request, reply) =>
+      reply
+        .code(201)
+        .send(
+          envelope(
+            await service.copyBroadcast(
+              ctx,
+              request.auth.projectId,
+              request.params.broadcast_id,
+              request.body.whatsapp_broadcast?.name,
+            ),
+          ),
+        ),
   );
 
   app.get(

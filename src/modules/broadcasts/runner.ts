@@ -9,7 +9,16 @@ import { type SendMessageResult, sendMessage } from "../../messaging/send.ts";
 import type { MetaError } from "../../whatsapp/graph-client.ts";
 import type { MessageRow } from "../messages/store.ts";
 import type { PhoneNumberRow } from "../phone-numbers/store.ts";
-import { BROADCAST_RUN_QUEUE, BROADCAST_START_QUEUE, queueRun, startScheduledBroadcast } from "./service.ts";
+import {
+  BROADCAST_COPY_QUEUE,
+  BROADCAST_RUN_QUEUE,
+  BROADCAST_START_QUEUE,
+  COPY_STALE_SECONDS,
+  queueCopy,
+  queueRun,
+  runCopy,
+  startScheduledBroadcast,
+} from "./service.ts";
 import type { BroadcastRow, RecipientRow } from "./store.ts";
 import { attemptKey } from "./tracking.ts";
 
@@ -448,7 +457,8 @@ export async function runBroadcast(ctx: AppContext, broadcastId: string, signal:
 /**
  * Queues runs for what needs one and has no live runner: sending broadcasts, and stopped or
  * failed ones with recipients still `sending` (to settle them); starts scheduled broadcasts
- * whose start job was lost. Runs at start and every minute.
+ * whose start job was lost; runs again the copies no job has advanced for a minute (at start:
+ * every copy; a second copy job is harmless). Runs at start and every minute.
  */
 export async function sweepBroadcasts(ctx: AppContext, options: { atStart?: boolean } = {}): Promise<void> {
   // At start, a lease may still be running out: that of this process's own dead predecessor.
@@ -463,6 +473,11 @@ export async function sweepBroadcasts(ctx: AppContext, options: { atStart?: bool
     SELECT id, scheduled_at FROM broadcasts
     WHERE status = 'scheduled' AND scheduled_at < clock_timestamp() - interval '1 minute'`);
   for (const b of due) await startScheduledBroadcast(ctx, b.id, b.scheduled_at);
+  const staleCopies = await ctx.db.query<{ id: string }>(sql`
+    SELECT id FROM broadcasts
+    WHERE status = 'copying'
+      AND updated_at < clock_timestamp() - make_interval(secs => ${options.atStart ? 0 : COPY_STALE_SECONDS})`);
+  for (const { id } of staleCopies) await queueCopy(ctx, id);
 }
 
 /** Starts this process's broadcast workers with the server, and stops them before it closes. */
@@ -472,6 +487,7 @@ export function registerBroadcastEngine(app: Server, ctx: AppContext): void {
     await ctx.jobs.createQueue(BROADCAST_RUN_QUEUE);
     await ctx.jobs.createQueue(BROADCAST_START_QUEUE);
     await ctx.jobs.createQueue(BROADCAST_SWEEP_QUEUE);
+    await ctx.jobs.createQueue(BROADCAST_COPY_QUEUE);
     await ctx.jobs.work<{ broadcast_id: string }>(
       BROADCAST_RUN_QUEUE,
       { pollingIntervalSeconds: 1, localConcurrency: 4 },
@@ -487,6 +503,13 @@ export function registerBroadcastEngine(app: Server, ctx: AppContext): void {
           await startScheduledBroadcast(ctx, job.data.broadcast_id, job.data.scheduled_at);
       },
     );
+    await ctx.jobs.work<{ broadcast_id: string }>(
+      BROADCAST_COPY_QUEUE,
+      { pollingIntervalSeconds: 1 },
+      async (jobs) => {
+        for (const job of jobs) await runCopy(ctx, job.data.broadcast_id, shutdown.signal);
+      },
+    );
     await ctx.jobs.work(BROADCAST_SWEEP_QUEUE, async () => sweepBroadcasts(ctx));
     await ctx.jobs.schedule(BROADCAST_SWEEP_QUEUE, "* * * * *");
     await sweepBroadcasts(ctx, { atStart: true });
@@ -497,5 +520,6 @@ export function registerBroadcastEngine(app: Server, ctx: AppContext): void {
     await ctx.jobs.offWork(BROADCAST_RUN_QUEUE, { wait: true });
     await ctx.jobs.offWork(BROADCAST_START_QUEUE);
     await ctx.jobs.offWork(BROADCAST_SWEEP_QUEUE);
+    await ctx.jobs.offWork(BROADCAST_COPY_QUEUE, { wait: true });
   });
 }

@@ -108,6 +108,13 @@ export const CreateBroadcastBody = Type.Object({
 });
 export type CreateBroadcastInput = Static<typeof CreateBroadcastBody>["whatsapp_broadcast"];
 
+/** Copy (a Parley extension): the body (a missing one is `{}`) and its fields are optional. */
+export const CopyBroadcastBody = Type.Object({
+  whatsapp_broadcast: Type.Optional(
+    Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) }),
+  ),
+});
+
 const TemplateParameter = Type.Object(
   {
     type: Type.String({ minLength: 1 }),

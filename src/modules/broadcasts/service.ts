@@ -26,6 +26,12 @@ import * as store from "./store.ts";
 export const BROADCAST_START_QUEUE = "broadcast-start";
 /** pg-boss queue of runs: a job sends one broadcast until it is done (see runner.ts). */
 export const BROADCAST_RUN_QUEUE = "broadcast-run";
+/** pg-boss queue of copies: a job copies a `copying` broadcast's recipients, then makes it a draft. */
+export const BROADCAST_COPY_QUEUE = "broadcast-copy";
+/** Recipients a copy job copies per transaction. */
+const COPY_CHUNK = 1000;
+/** A copy whose job has not touched it for this long is run again by the sweep. */
+export const COPY_STALE_SECONDS = 60;
 
 const TEMPLATE_NOT_FOUND = "Phone number or template not found";
 
@@ -114,11 +120,26 @@ async function fetchTemplate(
   };
 }
 
-export async function createBroadcast(ctx: AppContext, projectId: string, input: CreateBroadcastInput) {
-  const number = await requirePhoneNumber(ctx.db, projectId, input.phone_number_id).catch((err) => {
+/** The project's number and its approved template, as create (and copy) require them. */
+async function numberAndTemplate(
+  ctx: AppContext,
+  projectId: string,
+  phoneNumberId: string,
+  templateId: string,
+) {
+  const number = await requirePhoneNumber(ctx.db, projectId, phoneNumberId).catch((err) => {
     throw err instanceof HttpError && err.statusCode === 404 ? new HttpError(404, TEMPLATE_NOT_FOUND) : err;
   });
-  const template = await fetchTemplate(ctx, number, input.whatsapp_template_id);
+  return { number, template: await fetchTemplate(ctx, number, templateId) };
+}
+
+export async function createBroadcast(ctx: AppContext, projectId: string, input: CreateBroadcastInput) {
+  const { number, template } = await numberAndTemplate(
+    ctx,
+    projectId,
+    input.phone_number_id,
+    input.whatsapp_template_id,
+  );
   const id = await store.insertBroadcast(ctx.db, {
     projectId,
     phoneNumberRef: number.id,
@@ -127,6 +148,66 @@ export async function createBroadcast(ctx: AppContext, projectId: string, input:
     sandbox: number.kind === "sandbox",
   });
   return presentBroadcast(await requireBroadcast(ctx.db, projectId, id));
+}
+
+const COPY_SUFFIX = " (copy)";
+
+/**
+ * Copy (a Parley extension): a new broadcast of the same number and template (checked again
+ * as create checks it) that starts `copying`; the copy job, written in the same transaction,
+ * copies every recipient as a new pending one and then makes it a draft.
+ */
+export async function copyBroadcast(ctx: AppContext, projectId: string, id: string, name?: string) {
+  const source = await requireBroadcast(ctx.db, projectId, id);
+  const { number, template } = await numberAndTemplate(
+    ctx,
+    projectId,
+    source.phone_number_id,
+    source.template.id,
+  );
+  const copyId = await ctx.db.transaction(async (tx) => {
+    const inserted = await store.insertBroadcast(tx, {
+      projectId,
+      phoneNumberRef: number.id,
+      name: name ?? source.name.slice(0, 255 - COPY_SUFFIX.length) + COPY_SUFFIX,
+      template,
+      sandbox: number.kind === "sandbox",
+      copiedFrom: source.id,
+    });
+    await queueCopy(ctx, inserted, tx);
+    return inserted;
+  });
+  return presentBroadcast(await requireBroadcast(ctx.db, projectId, copyId));
+}
+
+/** Queues the copy job of a `copying` broadcast (in `tx` when given). */
+export async function queueCopy(ctx: AppContext, broadcastId: string, tx?: Queryable): Promise<void> {
+  await queueBroadcastJob(ctx, BROADCAST_COPY_QUEUE, broadcastId, tx);
+}
+
+/**
+ * The copy job: copies the source's recipients in chunks, one transaction each with the copy
+ * locked, then makes the copy a draft. Running it twice (a retry, or the sweep's re-run of a
+ * copy whose job was lost) adds no recipient twice, keeps the send order, and does nothing once
+ * the copy is a draft.
+ */
+export async function runCopy(ctx: AppContext, broadcastId: string, signal: AbortSignal): Promise<void> {
+  let after = "0";
+  // On shutdown the copy stops between chunks; the next start's sweep runs it again.
+  while (!signal.aborted) {
+    const done = await ctx.db.transaction(async (tx) => {
+      const [copy] = await tx.query<{ copied_from: string | null }>(sql`
+        SELECT copied_from FROM broadcasts WHERE id = ${broadcastId} AND status = 'copying' FOR UPDATE`);
+      if (!copy) return true;
+      const last = await store.copyRecipients(tx, copy.copied_from, broadcastId, after, COPY_CHUNK);
+      // updated_at tells the sweep the copy is alive.
+      await store.updateBroadcast(tx, broadcastId, last === undefined ? { status: "draft" } : {});
+      if (last === undefined) return true;
+      after = last;
+      return false;
+    });
+    if (done) return;
+  }
 }
 
 export async function getBroadcast(ctx: AppContext, projectId: string, id: string) {
@@ -263,13 +344,18 @@ export async function clearRecipients(ctx: AppContext, projectId: string, id: st
   return getBroadcast(ctx, projectId, id);
 }
 
-/** Queues a run of the broadcast (in `tx` when given); runs of one broadcast never overlap. */
-export async function queueRun(ctx: AppContext, broadcastId: string, tx?: Queryable): Promise<void> {
+/** Queues a job of the broadcast on `queue`, in `tx` when given. */
+async function queueBroadcastJob(ctx: AppContext, queue: string, broadcastId: string, tx?: Queryable) {
   await ctx.jobs.send(
-    BROADCAST_RUN_QUEUE,
+    queue,
     { broadcast_id: broadcastId },
     { ...(tx ? inTransaction(tx) : {}), retryLimit: 10, retryDelay: 5, retryBackoff: true },
   );
+}
+
+/** Queues a run of the broadcast (in `tx` when given); runs of one broadcast never overlap. */
+export async function queueRun(ctx: AppContext, broadcastId: string, tx?: Queryable): Promise<void> {
+  await queueBroadcastJob(ctx, BROADCAST_RUN_QUEUE, broadcastId, tx);
 }
 
 /** Starts sending now: from draft (or scheduled, which starts early), with at least one recipient. */

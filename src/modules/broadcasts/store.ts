@@ -19,6 +19,8 @@ export interface BroadcastRow {
   stopped_at: string | null;
   completed_at: string | null;
   error: Record<string, unknown> | null;
+  /** The broadcast this one was copied from (copies only). */
+  copied_from: string | null;
   runner_id: string | null;
   lease_until: string | null;
   created_at: string;
@@ -92,11 +94,15 @@ export async function insertBroadcast(
     name: string;
     template: BroadcastTemplate;
     sandbox: boolean;
+    /** A copy starts `copying`, naming its source. */
+    copiedFrom?: string;
   },
 ): Promise<string> {
+  const status: BroadcastStatus = b.copiedFrom ? "copying" : "draft";
   const [row] = await db.query<{ id: string }>(sql`
-    INSERT INTO broadcasts (project_id, phone_number_ref, name, template, sandbox)
-    VALUES (${b.projectId}, ${b.phoneNumberRef}, ${b.name}, ${json(b.template)}, ${b.sandbox})
+    INSERT INTO broadcasts (project_id, phone_number_ref, name, template, sandbox, status, copied_from)
+    VALUES (${b.projectId}, ${b.phoneNumberRef}, ${b.name}, ${json(b.template)}, ${b.sandbox},
+            ${status}, ${b.copiedFrom ?? null})
     RETURNING id`);
   return row!.id;
 }
@@ -200,6 +206,33 @@ export async function insertRecipients(
     ON CONFLICT (broadcast_id, phone_number) DO NOTHING
     RETURNING id`);
   return rows.length;
+}
+
+/**
+ * Copies the next `limit` recipients of `sourceId` after send position `after` into
+ * `copyId`, in send order, as new pending recipients (number, contact and parameters only);
+ * a number the copy already has is skipped, so a copy run again adds nothing twice. Returns
+ * the position of the last source recipient read, or undefined when none was left.
+ */
+export async function copyRecipients(
+  tx: Queryable,
+  sourceId: string | null,
+  copyId: string,
+  after: string,
+  limit: number,
+): Promise<string | undefined> {
+  const [row] = await tx.query<{ last: string | null }>(sql`
+    WITH chunk AS (
+      SELECT position, phone_number, contact_id, components FROM broadcast_recipients
+      WHERE broadcast_id = ${sourceId} AND position > ${after}::bigint
+      ORDER BY position LIMIT ${limit}
+    ), copied AS (
+      INSERT INTO broadcast_recipients (broadcast_id, phone_number, contact_id, components)
+      SELECT ${copyId}, phone_number, contact_id, components FROM chunk ORDER BY position
+      ON CONFLICT (broadcast_id, phone_number) DO NOTHING
+    )
+    SELECT max(position)::text AS last FROM chunk`);
+  return row?.last ?? undefined;
 }
 
 export async function deleteRecipients(tx: Queryable, broadcastId: string): Promise<void> {
