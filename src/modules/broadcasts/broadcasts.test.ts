@@ -710,13 +710,16 @@ describe("broadcast pacing, stop and throttling", () => {
     await h.waitForStatus(b.id, "completed");
     const times = await sendTimes("1222");
     assert.equal(times.length, total);
-    // Slots are taken per clock second, so any sliding second holds at most two seconds' worth.
+    // Slots are taken per clock second, so a sliding second holds two seconds' worth, plus the
+    // sends of an earlier second that a stalled machine delayed between taking their slot and
+    // reaching the sandbox: three seconds' worth bounds it without depending on machine speed.
     let busiest = 0;
     for (let i = 0, j = 0; i < times.length; i++) {
       while (times[i]! - times[j]! >= 1000) j++;
       busiest = Math.max(busiest, i - j + 1);
     }
-    assert.ok(busiest <= rate * 2, `at most ${rate * 2} sends in any second, saw ${busiest}`);
+    assert.ok(busiest <= rate * 3, `at most ${rate * 3} sends in any second, saw ${busiest}`);
+    // The pace itself: on average no faster than the rate.
     const seconds = (times.at(-1)! - times[0]!) / 1000;
     assert.ok(seconds >= total / rate - 2, `${total} sends at ${rate}/s took ${seconds.toFixed(1)} s`);
   });
