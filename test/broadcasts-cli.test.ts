@@ -10,6 +10,8 @@ import { type ServerProject, startServerProject } from "./support/server-project
 
 let p: ServerProject;
 let cliEnv: Record<string, string>;
+/** The broadcast the first test sends (the copy test copies it). */
+let sentBroadcastId: string | undefined;
 
 before(async () => {
   p = await startServerProject({
@@ -61,6 +63,30 @@ describe("parley broadcasts", () => {
     assert.equal(final.status, "completed");
     assert.equal(final.name, "Order updates");
     assert.equal(final.sent_count, 40);
+    sentBroadcastId = summary[1]!;
+  });
+
+  it("copies a sent broadcast and sends the copy to completed", async () => {
+    assert.ok(sentBroadcastId, "the broadcast of the first test");
+    const copied = await parley(
+      ["broadcasts", "copy", sentBroadcastId, "--name", "Order updates again", "--send", "--interval", "200"],
+      cliEnv,
+    );
+    assert.equal(copied.code, 0, copied.stderr);
+    assert.match(copied.stderr, /\(Order updates again\): 40 recipients copied/);
+    const summary = /Broadcast (\S+) completed: 40 sent, 0 failed, 0 suppressed, 0 pending/.exec(
+      copied.stdout,
+    );
+    assert.ok(summary, copied.stdout);
+    assert.notEqual(summary[1], sentBroadcastId);
+
+    const draft = await parley(["broadcasts", "copy", summary[1]!, "--json"], cliEnv);
+    assert.equal(draft.code, 0, draft.stderr);
+    const copy = JSON.parse(draft.stdout);
+    assert.equal(copy.status, "draft");
+    assert.equal(copy.name, "Order updates again (copy)");
+    assert.equal(copy.total_recipients, 40);
+    assert.equal(copy.pending_count, 40);
   });
 
   it("schedules without watching, and explains what is missing", async () => {

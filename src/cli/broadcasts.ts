@@ -258,6 +258,59 @@ export function addBroadcastCommands(program: Command): void {
     });
 
   broadcasts
+    .command("copy <broadcast_id>")
+    .description(
+      "copy a broadcast (same number, template and recipients, all pending) and optionally send it",
+    )
+    .option("--name <name>", "the copy's name (default: the original's + \" (copy)\")")
+    .option("--send", "send the copy once its recipients are copied, and watch it")
+    .option("--no-watch", "with --send: return once the copy is sent")
+    .option("--interval <ms>", "polling interval", "1000")
+    .option("--json", "print JSON")
+    .action(async (id: string, opts, command: Command) => {
+      const api = apiOptions(command.parent!.opts());
+      const pollMs = interval(opts.interval);
+      const created = await call<{ data: Broadcast }>(
+        api,
+        "POST",
+        `/platform/v1/whatsapp/broadcasts/${id}/copy`,
+        {
+          whatsapp_broadcast: opts.name === undefined ? {} : { name: opts.name },
+        },
+      );
+      let copy = created.data;
+      // Recipients are copied by a job; the copy is a draft (usable) once they all are.
+      while (copy.status === "copying") {
+        await sleep(pollMs);
+        copy = (await call<{ data: Broadcast }>(api, "GET", `/platform/v1/whatsapp/broadcasts/${copy.id}`))
+          .data;
+      }
+      process.stderr.write(
+        `Broadcast ${copy.id} (${copy.name}): ${copy.total_recipients} recipients copied\n`,
+      );
+      if (!opts.send) {
+        process.stdout.write(
+          opts.json ? `${JSON.stringify(copy, null, 2)}\n` : `Broadcast ${copy.id} ${copy.status}\n`,
+        );
+        return;
+      }
+      const started = await call<{ data: Json }>(
+        api,
+        "POST",
+        `/platform/v1/whatsapp/broadcasts/${copy.id}/send`,
+      );
+      if (!opts.watch) {
+        process.stdout.write(
+          opts.json
+            ? `${JSON.stringify(started.data, null, 2)}\n`
+            : `Broadcast ${copy.id} ${started.data.status}\n`,
+        );
+        return;
+      }
+      finish(await watch(api, copy.id, pollMs), opts.json);
+    });
+
+  broadcasts
     .command("watch <broadcast_id>")
     .description("show a live progress bar of a broadcast until it completes, stops or fails")
     .option("--interval <ms>", "polling interval", "1000")
