@@ -8,7 +8,6 @@ import { type ContactIdentity, findOrCreateContactByWaId } from "../modules/cont
 import { presentConversation } from "../modules/conversations/presenter.ts";
 import {
   type ConversationRow,
-  findConversation,
   findConversations,
   findOrOpenConversation,
   recordMessageInSummary,
@@ -230,14 +229,13 @@ async function ingestMessage(
   if (!row) return events; // a replay of a message we already hold
   if (contact.wa_id)
     await recordBroadcastReply(tx, number.id, contact.wa_id, sentAt, ctx.config.broadcastResponseWindowHours);
-  await recordMessageInSummary(tx, conversationId, {
+  const current = await recordMessageInSummary(tx, conversationId, {
     wamid: message.id,
     type,
     text,
     sentAt,
     direction: "inbound",
   });
-  const current = (await findConversation(tx, number.project_id, conversationId))!;
   const base = { projectId: number.project_id, phoneNumberRef: number.id, conversationId };
   if (created)
     events.push({ ...base, type: "whatsapp.conversation.created", payload: conversationPayload(current) });

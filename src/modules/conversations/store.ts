@@ -37,16 +37,19 @@ export interface ConversationRow {
   number_name: string | null;
 }
 
-const SELECT = sql`
+/** A `ConversationRow` of the conversations in `v` (the table, or rows an UPDATE returned). */
+const selectFrom = (v: Sql) => sql`
   SELECT v.*, pn.phone_number_id, c.wa_id, c.business_scoped_user_id,
          c.parent_business_scoped_user_id, c.username,
          COALESCE(c.display_name, c.profile_name) AS contact_name,
          c.display_name AS contact_display_name, c.profile_name AS contact_profile_name,
          pn.display_phone_number AS number_display_phone_number,
          COALESCE(pn.name, pn.verified_name) AS number_name
-  FROM conversations v
+  FROM ${v} v
   JOIN phone_numbers pn ON pn.id = v.phone_number_ref
   JOIN contacts c ON c.id = v.contact_id`;
+
+const SELECT = selectFrom(sql`conversations`);
 
 export async function findConversation(
   db: Queryable,
@@ -103,7 +106,10 @@ export async function findOrOpenConversation(
   return { conversationId: opened!.id, created: opened!.created };
 }
 
-/** Records a message in the conversation's summary (the API's `kapso` block). */
+/**
+ * Records a message in the conversation's summary (the API's `kapso` block) and answers the
+ * conversation as it now is (the same statement reads it back).
+ */
 export async function recordMessageInSummary(
   tx: Queryable,
   conversationId: string,
@@ -114,22 +120,26 @@ export async function recordMessageInSummary(
     sentAt: string;
     direction: "inbound" | "outbound";
   },
-): Promise<void> {
+): Promise<ConversationRow> {
   const inbound = m.direction === "inbound";
-  await tx.query(sql`
-    UPDATE conversations SET
-      messages_count = messages_count + 1,
-      unread_count = unread_count + ${inbound ? 1 : 0},
-      awaiting_reply = ${inbound},
-      last_message_id = ${m.wamid},
-      last_message_type = ${m.type},
-      last_message_text = ${m.text},
-      last_message_timestamp = ${m.sentAt}::timestamptz,
-      last_inbound_at = CASE WHEN ${inbound} THEN GREATEST(last_inbound_at, ${m.sentAt}::timestamptz) ELSE last_inbound_at END,
-      last_outbound_at = CASE WHEN ${!inbound} THEN GREATEST(last_outbound_at, ${m.sentAt}::timestamptz) ELSE last_outbound_at END,
-      last_active_at = GREATEST(last_active_at, clock_timestamp()),
-      updated_at = clock_timestamp()
-    WHERE id = ${conversationId}`);
+  const [row] = await tx.query<ConversationRow>(sql`
+    WITH updated AS (
+      UPDATE conversations SET
+        messages_count = messages_count + 1,
+        unread_count = unread_count + ${inbound ? 1 : 0},
+        awaiting_reply = ${inbound},
+        last_message_id = ${m.wamid},
+        last_message_type = ${m.type},
+        last_message_text = ${m.text},
+        last_message_timestamp = ${m.sentAt}::timestamptz,
+        last_inbound_at = CASE WHEN ${inbound} THEN GREATEST(last_inbound_at, ${m.sentAt}::timestamptz) ELSE last_inbound_at END,
+        last_outbound_at = CASE WHEN ${!inbound} THEN GREATEST(last_outbound_at, ${m.sentAt}::timestamptz) ELSE last_outbound_at END,
+        last_active_at = GREATEST(last_active_at, clock_timestamp()),
+        updated_at = clock_timestamp()
+      WHERE id = ${conversationId}
+      RETURNING *)
+    ${selectFrom(sql`updated`)}`);
+  return row!;
 }
 
 export interface ConversationFilters {
