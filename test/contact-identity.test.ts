@@ -79,6 +79,17 @@ async function inbound(message: Record<string, unknown>, contacts: Record<string
   return { wamid, value };
 }
 
+/**
+ * Posts a Meta system notice (`system`, with the sender fields `from`) and answers it with the
+ * one `whatsapp.contact.identity_changed` event it makes (`changesAfter`: how many there are then).
+ */
+async function systemNotice(system: Record<string, unknown>, from: Record<string, unknown> = {}) {
+  const before = changes().length;
+  const notice = await inbound({ ...from, type: "system", system });
+  await sink.waitFor(() => changes().length === before + 1);
+  return { notice, event: changes().at(-1)!.body as Json, changesAfter: before + 1 };
+}
+
 describe("contact identity (BSUIDs)", () => {
   it("learns a known contact's BSUID, then follows Meta's user_changed_user_id notice", async () => {
     const phone = "15550601000";
@@ -159,17 +170,11 @@ describe("contact identity (BSUIDs)", () => {
   it("finds the contact of a notice without a phone number by the BSUID in its body", async () => {
     const phone = "15550602000";
     await inbound({ from: phone, from_user_id: "CO.3003" }, [{ wa_id: phone, user_id: "CO.3003" }]);
-    const before = changes().length;
-    await inbound({
-      type: "system",
-      system: {
-        body: "User Luis changed from CO.3003 to CO.4004",
-        user_id: "CO.4004",
-        type: "user_changed_user_id",
-      },
+    const { event } = await systemNotice({
+      body: "User Luis changed from CO.3003 to CO.4004",
+      user_id: "CO.4004",
+      type: "user_changed_user_id",
     });
-    await sink.waitFor(() => changes().length === before + 1);
-    const event = changes().at(-1)!.body as Json;
     assert.equal(event.previous.business_scoped_user_id, "CO.3003");
     assert.equal(event.contact.business_scoped_user_id, "CO.4004");
     assert.equal(event.contact.wa_id, phone);
@@ -205,22 +210,16 @@ describe("contact identity (BSUIDs)", () => {
       { wa_id: phone, user_id: "MX.6006", parent_user_id: "MX.ENT.60" },
     ]);
     await sink.waitFor(receivedFor(first.wamid));
-    const before = changes().length;
     // No sender and a body Parley cannot read: only the notice's previous ids name the contact.
-    const notice = await inbound({
-      type: "system",
-      system: {
-        body: "User's business-scoped user ID changed",
-        user_id: "MX.7007",
-        parent_user_id: "MX.ENT.70",
-        previous_user_id: "MX.6006",
-        previous_parent_user_id: "MX.ENT.60",
-        type: "user_changed_user_id",
-      },
+    const { notice, event, changesAfter } = await systemNotice({
+      body: "User's business-scoped user ID changed",
+      user_id: "MX.7007",
+      parent_user_id: "MX.ENT.70",
+      previous_user_id: "MX.6006",
+      previous_parent_user_id: "MX.ENT.60",
+      type: "user_changed_user_id",
     });
     await sink.waitFor(receivedFor(notice.wamid));
-    await sink.waitFor(() => changes().length === before + 1);
-    const event = changes().at(-1)!.body as Json;
     assert.deepEqual(event.previous, {
       business_scoped_user_id: "MX.6006",
       parent_business_scoped_user_id: "MX.ENT.60",
@@ -240,7 +239,7 @@ describe("contact identity (BSUIDs)", () => {
       { wa_id: phone, user_id: "MX.7007" },
     ]);
     await sink.waitFor(receivedFor(next.wamid));
-    assert.equal(changes().length, before + 1);
+    assert.equal(changes().length, changesAfter);
     assert.equal(conversationOf(next.wamid), conversationOf(first.wamid));
     assert.equal((await get(a, "/whatsapp/contacts/MX.7007")).json().data.id, event.contact.id);
     assert.equal((await get(a, "/whatsapp/contacts/MX.6006")).statusCode, 404);
@@ -249,17 +248,11 @@ describe("contact identity (BSUIDs)", () => {
   it("finds the contact of a notice by its previous_parent_user_id alone", async () => {
     const phone = "15550605000";
     await inbound({ from: phone, from_user_id: "AR.8008", from_parent_user_id: "AR.ENT.80" });
-    const before = changes().length;
-    await inbound({
-      type: "system",
-      system: {
-        user_id: "AR.9009",
-        previous_parent_user_id: "AR.ENT.80",
-        type: "user_changed_user_id",
-      },
+    const { event } = await systemNotice({
+      user_id: "AR.9009",
+      previous_parent_user_id: "AR.ENT.80",
+      type: "user_changed_user_id",
     });
-    await sink.waitFor(() => changes().length === before + 1);
-    const event = changes().at(-1)!.body as Json;
     assert.equal(event.previous.business_scoped_user_id, "AR.8008");
     assert.equal(event.contact.business_scoped_user_id, "AR.9009");
     assert.equal(event.contact.parent_business_scoped_user_id, "AR.ENT.80", "no new parent given: kept");
@@ -274,11 +267,8 @@ describe("contact identity (BSUIDs)", () => {
     ]);
     await sink.waitFor(receivedFor(first.wamid));
     const contactId = (await get(a, `/whatsapp/contacts/${oldPhone}`)).json().data.id;
-    const before = changes().length;
-    const notice = await inbound({
-      from: oldPhone,
-      type: "system",
-      system: {
+    const { notice, event, changesAfter } = await systemNotice(
+      {
         body: `User Eva changed from ${oldPhone} to ${newPhone}`,
         wa_id: newPhone,
         user_id: "CL.1202",
@@ -286,10 +276,9 @@ describe("contact identity (BSUIDs)", () => {
         previous_parent_user_id: "CL.ENT.11",
         type: "user_changed_number",
       },
-    });
+      { from: oldPhone },
+    );
     await sink.waitFor(receivedFor(notice.wamid));
-    await sink.waitFor(() => changes().length === before + 1);
-    const event = changes().at(-1)!.body as Json;
     assert.deepEqual(event.previous, {
       business_scoped_user_id: "CL.1101",
       parent_business_scoped_user_id: "CL.ENT.11",
@@ -318,7 +307,7 @@ describe("contact identity (BSUIDs)", () => {
       { wa_id: newPhone, user_id: "CL.1202" },
     ]);
     await sink.waitFor(receivedFor(next.wamid));
-    assert.equal(changes().length, before + 1);
+    assert.equal(changes().length, changesAfter);
     assert.equal(conversationOf(next.wamid), conversationOf(first.wamid));
     assert.equal((await get(a, `/whatsapp/contacts/${oldPhone}`)).statusCode, 404);
   });
@@ -329,18 +318,14 @@ describe("contact identity (BSUIDs)", () => {
     const first = await inbound({ from: oldPhone });
     await sink.waitFor(receivedFor(first.wamid));
     const contactId = (await get(a, `/whatsapp/contacts/${oldPhone}`)).json().data.id;
-    const before = changes().length;
-    const notice = await inbound({
-      from: oldPhone,
-      type: "system",
-      system: {
+    const { notice, event, changesAfter } = await systemNotice(
+      {
         body: `User Rui changed from ${oldPhone} to ${newPhone}`,
         wa_id: newPhone,
         type: "user_changed_number",
       },
-    });
-    await sink.waitFor(() => changes().length === before + 1);
-    const event = changes().at(-1)!.body as Json;
+      { from: oldPhone },
+    );
     assert.deepEqual(event.previous, {
       business_scoped_user_id: null,
       parent_business_scoped_user_id: null,
@@ -351,7 +336,7 @@ describe("contact identity (BSUIDs)", () => {
     await simulateWebhookValue(t.ctx, { phoneNumberId: number.phone_number_id, value: notice.value });
     const next = await inbound({ from: newPhone });
     await sink.waitFor(receivedFor(next.wamid));
-    assert.equal(changes().length, before + 1);
+    assert.equal(changes().length, changesAfter);
     assert.equal(
       (await get(a, `/whatsapp/contacts/${oldPhone}`)).statusCode,
       404,
@@ -371,22 +356,18 @@ describe("contact identity (BSUIDs)", () => {
     await sink.waitFor(receivedFor(mover.wamid));
     await sink.waitFor(receivedFor(holder.wamid));
     const holderBefore = (await get(a, `/whatsapp/contacts/${takenPhone}`)).json().data;
-    const before = changes().length;
-    const notice = await inbound({
-      from: oldPhone,
-      type: "system",
-      system: {
+    const { notice, event, changesAfter } = await systemNotice(
+      {
         body: `User Paz changed from ${oldPhone} to ${takenPhone}`,
         wa_id: takenPhone,
         user_id: "PE.1402",
         previous_user_id: "PE.1301",
         type: "user_changed_number",
       },
-    });
+      { from: oldPhone },
+    );
     await sink.waitFor(receivedFor(notice.wamid));
     // The BSUID still changes; the number stays, so `previous` has no wa_id.
-    await sink.waitFor(() => changes().length === before + 1);
-    const event = changes().at(-1)!.body as Json;
     assert.deepEqual(event.previous, {
       business_scoped_user_id: "PE.1301",
       parent_business_scoped_user_id: null,
@@ -404,7 +385,7 @@ describe("contact identity (BSUIDs)", () => {
     await simulateWebhookValue(t.ctx, { phoneNumberId: number.phone_number_id, value: notice.value });
     const next = await inbound({ from: oldPhone, from_user_id: "PE.1402" });
     await sink.waitFor(receivedFor(next.wamid));
-    assert.equal(changes().length, before + 1);
+    assert.equal(changes().length, changesAfter);
   });
 
   it("accepts identity_changed as a webhook event", async () => {
