@@ -40,6 +40,8 @@ interface Harness {
   broadcast(id: string): Promise<Json>;
   waitForStatus(id: string, status: string, timeoutMs?: number): Promise<Json>;
   sandboxSends(): Promise<{ recipient: string; n: number }[]>;
+  /** Meta's webhook saying `waId` stopped marketing messages from the number. */
+  stopMarketing(waId: string): Promise<void>;
 }
 
 async function harness(env: Record<string, string> = {}): Promise<Harness> {
@@ -111,6 +113,23 @@ async function harness(env: Record<string, string> = {}): Promise<Harness> {
       t.ctx.db.query<{ recipient: string; n: number }>(sql`
         SELECT recipient, count(*)::int AS n FROM sandbox_sends
         WHERE phone_number_id = ${number.phone_number_id} GROUP BY recipient`),
+    async stopMarketing(waId) {
+      await simulateWebhookValue(t.ctx, {
+        phoneNumberId: number.phone_number_id,
+        value: {
+          contacts: [{ wa_id: waId, profile: { name: "Stopped" } }],
+          user_preferences: [
+            {
+              wa_id: waId,
+              detail: "User requested to stop marketing messages",
+              category: "marketing_messages",
+              value: "stop",
+              timestamp: String(Math.floor(Date.now() / 1000)),
+            },
+          ],
+        },
+      });
+    },
   };
   return h;
 }
@@ -119,6 +138,16 @@ async function harness(env: Record<string, string> = {}): Promise<Harness> {
 const orderParams = (value = "#1") => [{ type: "body", parameters: [{ type: "text", text: value }] }];
 const withOrder = (phones: string[]) =>
   phones.map((phone_number) => ({ phone_number, components: orderParams() }));
+/** Body parameters for the `seasonal_promotion` marketing template (`{{1}}`, `{{2}}`). */
+const promoParams = (day: string) => [
+  {
+    type: "body",
+    parameters: [
+      { type: "text", text: day },
+      { type: "text", text: "SALE" },
+    ],
+  },
+];
 
 describe("broadcasts API", () => {
   let h: Harness;
@@ -375,31 +404,9 @@ describe("broadcasts API", () => {
 
   it("skips contacts who stopped marketing messages (suppressed, not sent)", async () => {
     const [stopped, other] = numbers(2, "1999");
-    await simulateWebhookValue(h.t.ctx, {
-      phoneNumberId: h.number.phone_number_id,
-      value: {
-        contacts: [{ wa_id: stopped, profile: { name: "Stopped" } }],
-        user_preferences: [
-          {
-            wa_id: stopped,
-            detail: "User requested to stop marketing messages",
-            category: "marketing_messages",
-            value: "stop",
-            timestamp: String(Math.floor(Date.now() / 1000)),
-          },
-        ],
-      },
-    });
+    await h.stopMarketing(stopped!);
     const b = await h.createBroadcast("seasonal_promotion");
-    const params = [
-      {
-        type: "body",
-        parameters: [
-          { type: "text", text: "Sunday" },
-          { type: "text", text: "SALE" },
-        ],
-      },
-    ];
+    const params = promoParams("Sunday");
     await h.addRecipients(b.id, [
       { phone_number: stopped, components: params },
       { phone_number: other, components: params },
@@ -484,33 +491,10 @@ describe("broadcast copies (Parley extension)", () => {
     assert.equal(list.status, 200);
     return list.body.data as Json[];
   };
-  const promoParams = (day: string) => [
-    {
-      type: "body",
-      parameters: [
-        { type: "text", text: day },
-        { type: "text", text: "SALE" },
-      ],
-    },
-  ];
 
   it("copies a completed broadcast: every recipient pending again, the original untouched, and the copy sends", async () => {
     const [stopped, ...others] = numbers(4, "1919");
-    await simulateWebhookValue(h.t.ctx, {
-      phoneNumberId: h.number.phone_number_id,
-      value: {
-        contacts: [{ wa_id: stopped, profile: { name: "Stopped" } }],
-        user_preferences: [
-          {
-            wa_id: stopped,
-            detail: "User requested to stop marketing messages",
-            category: "marketing_messages",
-            value: "stop",
-            timestamp: String(Math.floor(Date.now() / 1000)),
-          },
-        ],
-      },
-    });
+    await h.stopMarketing(stopped!);
     const b = await h.createBroadcast("seasonal_promotion");
     const phones = [stopped!, ...others];
     await h.addRecipients(
