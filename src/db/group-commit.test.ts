@@ -71,4 +71,22 @@ describe("groupCommit", () => {
       Array.from({ length: 20 }, (_, i) => i).filter((n) => n !== 13),
     );
   });
+
+  it("runs a one-statement writer without a transaction around it when told so", async () => {
+    await db.exec("TRUNCATE group_commit_probe");
+    const write = groupCommit<number>(
+      db,
+      async (q, jobs) => {
+        // Outside a transaction, each statement gets a transaction id of its own.
+        for (const n of jobs)
+          await q.query(sql`INSERT INTO group_commit_probe (n, txid) VALUES (${n}, txid_current())`);
+      },
+      { maxBatch: 10, parallel: 1, transaction: false },
+    );
+    await Promise.all(Array.from({ length: 6 }, (_, i) => write(i)));
+    const [{ transactions }] = (await db.query<{ transactions: number }>(
+      sql`SELECT count(DISTINCT txid)::int AS transactions FROM group_commit_probe`,
+    )) as [{ transactions: number }];
+    assert.equal(transactions, 6);
+  });
 });

@@ -5,6 +5,11 @@ export interface GroupCommitOptions {
   maxBatch: number;
   /** Transactions in flight at once; jobs wait (and batch up) while all are busy. */
   parallel: number;
+  /**
+   * False for a writer that makes one statement per batch: it runs on the database itself,
+   * without BEGIN and COMMIT around it (a statement is its own transaction).
+   */
+  transaction?: boolean;
 }
 
 /**
@@ -27,12 +32,9 @@ export function groupCommit<J, R = void>(
 
   async function commit(batch: typeof waiting): Promise<void> {
     try {
-      const results = await db.transaction((tx) =>
-        write(
-          tx,
-          batch.map((b) => b.job),
-        ),
-      );
+      const jobs = batch.map((b) => b.job);
+      const results =
+        options.transaction === false ? await write(db, jobs) : await db.transaction((tx) => write(tx, jobs));
       for (const [i, b] of batch.entries()) b.settle(undefined, results?.[i]);
     } catch (err) {
       if (batch.length === 1) return batch[0]!.settle(err ?? new Error("transaction failed"));
