@@ -100,21 +100,29 @@ export async function publishEvents(tx: Queryable, events: ParleyEvent[]): Promi
   return announced;
 }
 
+/** A change only open inboxes care about; `messageId` names the stored message it is about. */
+export interface InboxChange {
+  type: string;
+  projectId: string;
+  conversationId: string;
+  messageId?: string;
+}
+
 /**
- * Tells every open inbox (in any process) that a conversation changed, once the caller's
- * transaction commits. `messageId` names the stored message the change is about, if any.
+ * Tells every open inbox (in any process) that conversations changed, once the caller's
+ * transaction commits: one statement for all of `changes`.
  */
-export async function announceToInboxes(
-  tx: Queryable,
-  change: { type: string; projectId: string; conversationId: string; messageId?: string },
-): Promise<void> {
-  const notice = {
-    type: change.type,
-    project_id: change.projectId,
-    conversation_id: change.conversationId,
-    ...(change.messageId ? { message_id: change.messageId } : {}),
-  };
-  await tx.query(sql`SELECT pg_notify(${INBOX_CHANNEL}, ${JSON.stringify(notice)})`);
+export async function announceToInboxes(tx: Queryable, ...changes: InboxChange[]): Promise<void> {
+  if (changes.length === 0) return;
+  const notices = changes.map((change) =>
+    JSON.stringify({
+      type: change.type,
+      project_id: change.projectId,
+      conversation_id: change.conversationId,
+      ...(change.messageId ? { message_id: change.messageId } : {}),
+    }),
+  );
+  await tx.query(sql`SELECT pg_notify(${INBOX_CHANNEL}, notice) FROM unnest(${notices}::text[]) AS notice`);
 }
 
 /**

@@ -23,8 +23,13 @@ export interface SendMessageInput {
   /** Same key on the same number → the first result, and nothing is sent twice. */
   idempotencyKey?: string;
   origin?: "cloud_api" | "inbox" | "broadcast";
-  /** The caller already took this send's slot of the number's rate limit (broadcasts pace themselves). */
-  rateReserved?: boolean;
+  /**
+   * The broadcast runner's sends: the runner already took the send's slot of the number's rate
+   * limit, skipped contacts who stopped marketing messages, and uses a key no stored message
+   * holds (an attempt key), so none of that is checked again here. A key that is held after
+   * all still replays, from the store's unique-key conflict.
+   */
+  checkedByCaller?: boolean;
 }
 
 export interface SendMessageResult {
@@ -193,13 +198,6 @@ async function recordOutbound(tx: Queryable, m: OutboundRecord): Promise<Message
     sentAt,
     direction: "outbound",
   });
-  // Open inboxes show the message now, not only once Meta's first status arrives.
-  await announceToInboxes(tx, {
-    type: "inbox.message.stored",
-    projectId: m.number.project_id,
-    conversationId,
-    messageId: message!.id,
-  });
   return message!;
 }
 
@@ -224,6 +222,16 @@ function storeOutbound(ctx: AppContext): (m: OutboundRecord) => Promise<MessageR
           .sort((a, b) => lockOrder(records[a]!).localeCompare(lockOrder(records[b]!)));
         const rows: MessageRow[] = [];
         for (const i of order) rows[i] = await recordOutbound(tx, records[i]!);
+        // Open inboxes show the messages now, not only once Meta's first status arrives.
+        await announceToInboxes(
+          tx,
+          ...rows.map((message) => ({
+            type: "inbox.message.stored",
+            projectId: message.project_id,
+            conversationId: message.conversation_id,
+            messageId: message.id,
+          })),
+        );
         return rows;
       },
       { maxBatch: 50, parallel: 4 },
@@ -231,6 +239,53 @@ function storeOutbound(ctx: AppContext): (m: OutboundRecord) => Promise<MessageR
     outboundStores.set(ctx, store);
   }
   return store;
+}
+
+const wamidRecorders = new WeakMap<
+  AppContext,
+  (sent: { message: MessageRow; wamid: string }) => Promise<boolean>
+>();
+
+/**
+ * Records the wamids Meta answered for stored sends, with group commit: one statement for the
+ * sends answered together (a conversation without a last wamid takes its latest send's), which
+ * also tells for each whether statuses for its wamid arrived first (rare: Meta answered the
+ * status webhook before this), so only then is more work needed.
+ */
+function recordWamid(ctx: AppContext): (sent: { message: MessageRow; wamid: string }) => Promise<boolean> {
+  let record = wamidRecorders.get(ctx);
+  if (!record) {
+    record = groupCommit<{ message: MessageRow; wamid: string }, boolean>(
+      ctx.db,
+      async (db, sends) => {
+        const rows = sends
+          .map(({ message, wamid }) => ({
+            id: message.id,
+            conversation_id: message.conversation_id,
+            phone_number_ref: message.phone_number_ref,
+            wamid,
+          }))
+          .sort((a, b) => a.id.localeCompare(b.id));
+        const waiting = await db.query<{ wamid: string }>(sql`
+          WITH sent AS (
+            SELECT * FROM jsonb_to_recordset(${json(rows)}::jsonb)
+              AS s(id uuid, conversation_id uuid, phone_number_ref uuid, wamid text)),
+          message AS (
+            UPDATE messages m SET wamid = s.wamid, updated_at = clock_timestamp() FROM sent s WHERE m.id = s.id),
+          conversation AS (
+            UPDATE conversations c SET last_message_id = s.wamid
+            FROM (SELECT DISTINCT ON (conversation_id) * FROM sent ORDER BY conversation_id, id DESC) s
+            WHERE c.id = s.conversation_id AND c.last_message_id IS NULL)
+          SELECT s.wamid FROM sent s WHERE EXISTS (
+            SELECT 1 FROM pending_statuses p WHERE p.phone_number_ref = s.phone_number_ref AND p.wamid = s.wamid)`);
+        const waitingWamids = new Set(waiting.map((w) => w.wamid));
+        return sends.map(({ wamid }) => waitingWamids.has(wamid));
+      },
+      { maxBatch: 100, parallel: 2, transaction: false },
+    );
+    wamidRecorders.set(ctx, record);
+  }
+  return record;
 }
 
 /**
@@ -252,12 +307,15 @@ export async function sendMessage(ctx: AppContext, input: SendMessageInput): Pro
       });
       return { status: 200, body };
     }
-    if (input.idempotencyKey) {
+    if (input.idempotencyKey && !input.checkedByCaller) {
       const previous = await findByIdempotencyKey(ctx, number, input.idempotencyKey);
       if (previous) return replay(previous, to);
     }
     if (type === "template") {
-      if (await marketingStopped(ctx, number, to, input.body.template as Record<string, unknown>)) {
+      if (
+        !input.checkedByCaller &&
+        (await marketingStopped(ctx, number, to, input.body.template as Record<string, unknown>))
+      ) {
         return {
           status: 422,
           body: {
@@ -272,7 +330,7 @@ export async function sendMessage(ctx: AppContext, input: SendMessageInput): Pro
     } else {
       await checkServiceWindow(ctx, number, to);
     }
-    if (!input.rateReserved) await checkRate(ctx, number);
+    if (!input.checkedByCaller) await checkRate(ctx, number);
 
     const content = (type === "contacts" ? { contacts: input.body.contacts } : input.body[type]) as Record<
       string,
@@ -304,18 +362,7 @@ export async function sendMessage(ctx: AppContext, input: SendMessageInput): Pro
         json: input.body,
       });
       const wamid = response.messages?.[0]?.id;
-      // One statement records the wamid and asks whether statuses for it arrived first (rare:
-      // Meta answered the status webhook before this); only then is a transaction needed.
-      const [recorded] = await ctx.db.query<{ statuses_waiting: boolean }>(sql`
-        WITH message AS (
-          UPDATE messages SET wamid = ${wamid ?? null}, updated_at = clock_timestamp() WHERE id = ${stored.id}),
-        conversation AS (
-          UPDATE conversations SET last_message_id = ${wamid ?? null}
-          WHERE id = ${stored.conversation_id} AND last_message_id IS NULL)
-        SELECT EXISTS (
-          SELECT 1 FROM pending_statuses WHERE phone_number_ref = ${number.id} AND wamid = ${wamid ?? null}
-        ) AS statuses_waiting`);
-      if (wamid && recorded!.statuses_waiting) {
+      if (wamid && (await recordWamid(ctx)({ message: stored, wamid }))) {
         await ctx.db.transaction((tx) => applyPendingStatuses(ctx, tx, number, wamid));
       }
       return { status: 200, body: response, messageId: stored.id, wamid };

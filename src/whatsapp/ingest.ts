@@ -2,7 +2,7 @@ import sql from "sql-template-tag";
 import type { AppContext } from "../context.ts";
 import type { Queryable } from "../db/database.ts";
 import { type ParleyEvent, publishEvents } from "../events/publish.ts";
-import { adoptWamid, recordBroadcastReply, recordBroadcastStatus } from "../modules/broadcasts/tracking.ts";
+import { adoptWamid, recordBroadcastReply, recordBroadcastStatuses } from "../modules/broadcasts/tracking.ts";
 import { presentContact } from "../modules/contacts/presenter.ts";
 import { type ContactIdentity, findOrCreateContactByWaId } from "../modules/contacts/store.ts";
 import { presentConversation } from "../modules/conversations/presenter.ts";
@@ -265,7 +265,7 @@ async function statusChanges(
   const changed = applied.flatMap(({ status, result }) =>
     result?.changed ? [{ status, message: result.message }] : [],
   );
-  for (const { status, message } of changed) await recordBroadcastStatus(tx, message, status);
+  await recordBroadcastStatuses(tx, changed);
   const ids = [...new Set(changed.map(({ message }) => message.conversation_id))];
   const conversations = new Map(
     (await findConversations(tx, number.project_id, ids)).map((conversation) => [

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { setTimeout as sleep, setImmediate as yieldToIo } from "node:timers/promises";
 import sql from "sql-template-tag";
 import type { AppContext } from "../../context.ts";
+import { groupCommit } from "../../db/group-commit.ts";
 import { reserveRateSlots } from "../../db/rate-limits.ts";
 import { json } from "../../db/sql.ts";
 import type { Server } from "../../http/types.ts";
@@ -69,6 +70,14 @@ interface Sender {
   lastThrottleAt: number;
   /** Set when the broadcast must stop sending (failed, or the lease was lost). */
   halted: boolean;
+  /** Records sent recipients, those answered together with one statement. */
+  markSent: (sent: SentRecipient) => Promise<void>;
+}
+
+interface SentRecipient {
+  recipientId: string;
+  messageId: string | undefined;
+  wamid: string;
 }
 
 async function acquireLease(ctx: AppContext, broadcastId: string, runnerId: string): Promise<boolean> {
@@ -193,13 +202,24 @@ function refusalDetails(error: MetaError | undefined, httpStatus: number): Recor
   };
 }
 
-async function markSent(s: Sender, r: RecipientRow, messageId: string | undefined, wamid: string) {
-  await s.ctx.db.query(sql`
-    UPDATE broadcast_recipients SET
-      status = CASE WHEN status = 'sending' THEN 'sent' ELSE status END,
-      sent_at = coalesce(sent_at, clock_timestamp()), message_id = coalesce(${messageId ?? null}::uuid, message_id),
-      wamid = ${wamid}, updated_at = clock_timestamp()
-    WHERE id = ${r.id}`);
+/** Marks recipients sent (with group commit: one statement for the sends answered together). */
+function sentRecorder(ctx: AppContext): (sent: SentRecipient) => Promise<void> {
+  return groupCommit<SentRecipient>(
+    ctx.db,
+    async (db, sent) => {
+      const rows = sent
+        .map((r) => ({ id: r.recipientId, message_id: r.messageId ?? null, wamid: r.wamid }))
+        .sort((a, b) => a.id.localeCompare(b.id));
+      await db.query(sql`
+        UPDATE broadcast_recipients r SET
+          status = CASE WHEN r.status = 'sending' THEN 'sent' ELSE r.status END,
+          sent_at = coalesce(r.sent_at, clock_timestamp()), message_id = coalesce(u.message_id, r.message_id),
+          wamid = u.wamid, updated_at = clock_timestamp()
+        FROM jsonb_to_recordset(${json(rows)}::jsonb) AS u(id uuid, message_id uuid, wamid text)
+        WHERE r.id = u.id`);
+    },
+    { maxBatch: 100, parallel: 2, transaction: false },
+  );
 }
 
 async function markFailed(s: Sender, r: RecipientRow, details: Record<string, unknown>, messageId?: string) {
@@ -236,7 +256,8 @@ function throttled(s: Sender) {
 
 /** Records what the send of `r` came to. */
 async function settle(s: Sender, r: RecipientRow, result: SendMessageResult): Promise<void> {
-  if (result.wamid) return markSent(s, r, result.messageId, result.wamid);
+  if (result.wamid)
+    return s.markSent({ recipientId: r.id, messageId: result.messageId, wamid: result.wamid });
   // No answer from Meta: the recipient stays `sending` until the orphan check settles it.
   if (result.outcomeUnknown) return;
   const error = (result.body as { error?: MetaError } | undefined)?.error;
@@ -263,7 +284,7 @@ async function sendOne(s: Sender, r: RecipientRow): Promise<void> {
       body: templateBody(s, r, key),
       idempotencyKey: key,
       origin: "broadcast",
-      rateReserved: true,
+      checkedByCaller: true,
     });
     await settle(s, r, result);
   } catch (err) {
@@ -304,7 +325,7 @@ async function settleOrphans(s: Sender): Promise<void> {
         UPDATE broadcast_recipients SET status = 'pending', runner_id = NULL, updated_at = clock_timestamp()
         WHERE id = ${r.id} AND status = 'sending'`);
     } else if (m.wamid) {
-      await markSent(s, r, m.id, m.wamid);
+      await s.markSent({ recipientId: r.id, messageId: m.id, wamid: m.wamid });
     } else if (m.status === "failed") {
       const stored = m.error as { http_status?: number; error?: MetaError } | null;
       await settle(s, r, {
@@ -390,6 +411,7 @@ export async function runBroadcast(ctx: AppContext, broadcastId: string, signal:
     pace: ctx.config.sendRatePerSecond,
     lastThrottleAt: 0,
     halted: false,
+    markSent: sentRecorder(ctx),
   };
   const renewal = setInterval(() => {
     renewLease(ctx, broadcastId, runnerId)

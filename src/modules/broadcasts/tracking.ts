@@ -2,6 +2,7 @@ import sql from "sql-template-tag";
 import type { Queryable } from "../../db/database.ts";
 import { json } from "../../db/sql.ts";
 import type { MessageRow } from "../messages/store.ts";
+import type { RecipientRow } from "./store.ts";
 
 // What Meta's webhooks tell about broadcast messages: their statuses (delivered, read, failed)
 // and the recipients' replies. Called by the webhook ingest, in its transaction.
@@ -37,48 +38,103 @@ function statusErrorDetails(error: Record<string, unknown> | undefined): Record<
   };
 }
 
+/** The fields of a recipient that statuses of its message change. */
+type TrackedRecipient = Pick<
+  RecipientRow,
+  | "id"
+  | "status"
+  | "sent_at"
+  | "message_id"
+  | "wamid"
+  | "failed_at"
+  | "delivered_at"
+  | "read_at"
+  | "error_message"
+  | "error_details"
+>;
+
 /**
- * Records a status change of a broadcast message on its recipient: `delivered_at`, `read_at`,
- * or the asynchronous failure (only of a recipient not already settled otherwise).
+ * What one status of its message does to a recipient: a send given up as
+ * `send_outcome_unknown` that Meta did get after all turns sent; a delivered or read status is
+ * dated on the recipient; a failure fails a recipient not settled otherwise. False when nothing
+ * changed.
  */
-export async function recordBroadcastStatus(
-  tx: Queryable,
+function applyStatusToRecipient(
+  r: TrackedRecipient,
   message: MessageRow,
   status: Record<string, unknown> & { status: string },
-): Promise<void> {
-  const recipientId = recipientOfMessage(message);
-  if (!recipientId) return;
+): boolean {
   const at = toIso(status.timestamp);
-  if (status.status !== "failed") {
-    // One statement: a send given up as `send_outcome_unknown` that Meta did get after all
-    // turns sent, and a delivered or read status is dated on the recipient.
-    const recovers = sql`(status = 'failed' AND error_details->>'code' = 'send_outcome_unknown')`;
-    const delivered = status.status === "delivered" || status.status === "read";
-    await tx.query(sql`
-      UPDATE broadcast_recipients SET
-        status = CASE WHEN ${recovers} THEN 'sent' ELSE status END,
-        sent_at = CASE WHEN ${recovers} THEN coalesce(sent_at, ${at}::timestamptz) ELSE sent_at END,
-        message_id = CASE WHEN ${recovers} THEN ${message.id}::uuid ELSE message_id END,
-        wamid = CASE WHEN ${recovers} THEN ${message.wamid} ELSE wamid END,
-        failed_at = CASE WHEN ${recovers} THEN NULL ELSE failed_at END,
-        error_message = CASE WHEN ${recovers} THEN NULL ELSE error_message END,
-        error_details = CASE WHEN ${recovers} THEN NULL ELSE error_details END,
-        delivered_at = ${delivered ? sql`coalesce(delivered_at, ${at}::timestamptz)` : sql`delivered_at`},
-        read_at = ${status.status === "read" ? sql`coalesce(read_at, ${at}::timestamptz)` : sql`read_at`},
-        updated_at = clock_timestamp()
-      WHERE id = ${recipientId} AND (${delivered} OR ${recovers})`);
-  } else {
+  if (status.status === "failed") {
+    if (r.status !== "sending" && r.status !== "sent") return false;
     const error = (Array.isArray(status.errors) ? status.errors[0] : undefined) as
       | Record<string, unknown>
       | undefined;
-    const details = statusErrorDetails(error);
-    await tx.query(sql`
-      UPDATE broadcast_recipients SET
-        status = 'failed', failed_at = ${at}::timestamptz, message_id = ${message.id}, wamid = ${message.wamid},
-        error_message = ${typeof error?.message === "string" ? error.message : "Message failed"},
-        error_details = ${json(details)}, updated_at = clock_timestamp()
-      WHERE id = ${recipientId} AND status IN ('sending', 'sent')`);
+    Object.assign(r, {
+      status: "failed",
+      failed_at: at,
+      message_id: message.id,
+      wamid: message.wamid,
+      error_message: typeof error?.message === "string" ? error.message : "Message failed",
+      error_details: statusErrorDetails(error),
+    });
+    return true;
   }
+  const recovers = r.status === "failed" && r.error_details?.code === "send_outcome_unknown";
+  const delivered = status.status === "delivered" || status.status === "read";
+  if (!recovers && !delivered) return false;
+  if (recovers) {
+    Object.assign(r, {
+      status: "sent",
+      sent_at: r.sent_at ?? at,
+      message_id: message.id,
+      wamid: message.wamid,
+      failed_at: null,
+      error_message: null,
+      error_details: null,
+    });
+  }
+  if (delivered) r.delivered_at ??= at;
+  if (status.status === "read") r.read_at ??= at;
+  return true;
+}
+
+/**
+ * Records the status changes of broadcast messages on their recipients, in the order they
+ * came: the recipients are read (locked in id order) and written back with one statement
+ * each, however many statuses a webhook carries.
+ */
+export async function recordBroadcastStatuses(
+  tx: Queryable,
+  changes: { message: MessageRow; status: Record<string, unknown> & { status: string } }[],
+): Promise<void> {
+  const tracked = changes.flatMap((change) => {
+    const recipientId = recipientOfMessage(change.message);
+    return recipientId ? [{ ...change, recipientId }] : [];
+  });
+  if (tracked.length === 0) return;
+  const recipients = new Map(
+    (
+      await tx.query<TrackedRecipient>(sql`
+        SELECT id, status, sent_at, message_id, wamid, failed_at, delivered_at, read_at, error_message, error_details
+        FROM broadcast_recipients WHERE id = ANY(${[...new Set(tracked.map((t) => t.recipientId))]}::uuid[])
+        ORDER BY id FOR UPDATE`)
+    ).map((r) => [r.id, r]),
+  );
+  const changed = new Set<TrackedRecipient>();
+  for (const { recipientId, message, status } of tracked) {
+    const r = recipients.get(recipientId);
+    if (r && applyStatusToRecipient(r, message, status)) changed.add(r);
+  }
+  if (changed.size === 0) return;
+  await tx.query(sql`
+    UPDATE broadcast_recipients r SET status = u.status, sent_at = u.sent_at, message_id = u.message_id,
+      wamid = u.wamid, failed_at = u.failed_at, delivered_at = u.delivered_at, read_at = u.read_at,
+      error_message = u.error_message, error_details = u.error_details, updated_at = clock_timestamp()
+    FROM jsonb_to_recordset(${json([...changed])}::jsonb) AS u(
+      id uuid, status text, sent_at timestamptz, message_id uuid, wamid text, failed_at timestamptz,
+      delivered_at timestamptz, read_at timestamptz, error_message text, error_details jsonb)
+    WHERE r.id = u.id`);
 }
 
 /**

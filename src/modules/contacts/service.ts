@@ -116,9 +116,14 @@ export async function updateContact(
   });
   if (!row) throw notFound("Contact");
   // Open inboxes show the contact's name: tell them about each of its conversations.
-  for (const conversationId of await conversationIdsOfContact(ctx.db, projectId, row.id)) {
-    await announceToInboxes(ctx.db, { type: "inbox.contact.updated", projectId, conversationId });
-  }
+  await announceToInboxes(
+    ctx.db,
+    ...(await conversationIdsOfContact(ctx.db, projectId, row.id)).map((conversationId) => ({
+      type: "inbox.contact.updated",
+      projectId,
+      conversationId,
+    })),
+  );
   return presentContact(row);
 }
 
