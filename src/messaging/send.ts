@@ -5,9 +5,9 @@ import { groupCommit } from "../db/group-commit.ts";
 import { consumeRateLimit } from "../db/rate-limits.ts";
 import { json } from "../db/sql.ts";
 import { announceToInboxes } from "../events/publish.ts";
-import { findOrCreateContactByWaId } from "../modules/contacts/store.ts";
-import { findOrOpenConversation, recordMessageInSummary } from "../modules/conversations/store.ts";
-import { insertMessage, type MessageRow } from "../modules/messages/store.ts";
+import { findOrCreateContactsByWaId } from "../modules/contacts/store.ts";
+import { findOrOpenConversations, recordMessagesInSummaries } from "../modules/conversations/store.ts";
+import { insertMessages, type MessageRow } from "../modules/messages/store.ts";
 import type { PhoneNumberRow } from "../modules/phone-numbers/store.ts";
 import { GraphApiError, type MetaError } from "../whatsapp/graph-client.ts";
 import { applyPendingStatuses, messageText } from "../whatsapp/ingest.ts";
@@ -161,81 +161,82 @@ interface OutboundRecord {
   bizOpaqueCallbackData: string | null;
 }
 
-/** Records `m` as a pending outbound message of the contact's active conversation. */
-async function recordOutbound(tx: Queryable, m: OutboundRecord): Promise<MessageRow> {
-  const contact = await findOrCreateContactByWaId(tx, m.number.project_id, m.to);
-  const { conversationId } = await findOrOpenConversation(tx, {
-    projectId: m.number.project_id,
-    phoneNumberRef: m.number.id,
-    contactId: contact.id,
-  });
+/**
+ * Records outbound messages as pending messages of their contacts' active conversations, with
+ * one statement for each step (contacts, conversations, messages, summaries, inbox notices)
+ * however many messages there are; answered in the order given. Each step writes its rows in
+ * key order, so two batches in flight never wait on each other in a cycle (a deadlock
+ * PostgreSQL would only break after a second).
+ */
+async function recordOutbound(tx: Queryable, records: OutboundRecord[]): Promise<MessageRow[]> {
+  const contacts = await findOrCreateContactsByWaId(
+    tx,
+    records.map((m) => ({ projectId: m.number.project_id, waId: m.to })),
+  );
+  const conversations = await findOrOpenConversations(
+    tx,
+    records.map((m, i) => ({
+      projectId: m.number.project_id,
+      phoneNumberRef: m.number.id,
+      contactId: contacts[i]!.id,
+    })),
+  );
   const sentAt = new Date().toISOString();
-  const text =
+  const texts = records.map((m) =>
     m.type === "template"
       ? `[template ${String((m.content as { name?: string }).name)}]`
-      : messageText(m.type, m.content);
-  const message = await insertMessage(tx, {
-    projectId: m.number.project_id,
-    phoneNumberRef: m.number.id,
-    conversationId,
-    contactId: contact.id,
-    wamid: null,
-    direction: "outbound",
-    type: m.type,
-    content: m.content,
-    text,
-    context: m.context,
-    status: "pending",
-    sentAt,
-    origin: m.origin,
-    idempotencyKey: m.idempotencyKey,
-    bizOpaqueCallbackData: m.bizOpaqueCallbackData,
-  });
-  await recordMessageInSummary(tx, conversationId, {
-    wamid: null,
-    type: m.type,
-    text,
-    sentAt,
-    direction: "outbound",
-  });
-  return message!;
+      : messageText(m.type, m.content),
+  );
+  const messages = (await insertMessages(
+    tx,
+    records.map((m, i) => ({
+      projectId: m.number.project_id,
+      phoneNumberRef: m.number.id,
+      conversationId: conversations[i]!.conversationId,
+      contactId: contacts[i]!.id,
+      wamid: null,
+      direction: "outbound",
+      type: m.type,
+      content: m.content,
+      text: texts[i]!,
+      context: m.context,
+      status: "pending",
+      sentAt,
+      origin: m.origin,
+      idempotencyKey: m.idempotencyKey,
+      bizOpaqueCallbackData: m.bizOpaqueCallbackData,
+    })),
+  )) as MessageRow[];
+  await recordMessagesInSummaries(
+    tx,
+    records.map((m, i) => ({
+      conversationId: conversations[i]!.conversationId,
+      message: { wamid: null, type: m.type, text: texts[i]!, sentAt, direction: "outbound" },
+    })),
+  );
+  // Open inboxes show the messages now, not only once Meta's first status arrives.
+  await announceToInboxes(
+    tx,
+    ...messages.map((message) => ({
+      type: "inbox.message.stored",
+      projectId: message.project_id,
+      conversationId: message.conversation_id,
+      messageId: message.id,
+    })),
+  );
+  return messages;
 }
 
 const outboundStores = new WeakMap<AppContext, (m: OutboundRecord) => Promise<MessageRow>>();
 
 /**
  * Records outbound messages with group commit: sends that arrive together (a busy API client,
- * a broadcast's sends in flight) share one transaction.
+ * a broadcast's sends in flight) share one transaction and its statements.
  */
 function storeOutbound(ctx: AppContext): (m: OutboundRecord) => Promise<MessageRow> {
   let store = outboundStores.get(ctx);
   if (!store) {
-    store = groupCommit<OutboundRecord, MessageRow>(
-      ctx.db,
-      async (tx, records) => {
-        // Every batch takes its contacts' and conversations' row locks in one order, so two
-        // batches in flight never wait on each other in a cycle (a deadlock PostgreSQL would
-        // only break after a second).
-        const lockOrder = (m: OutboundRecord) => `${m.number.project_id}:${m.to}:${m.number.id}`;
-        const order = records
-          .map((_, i) => i)
-          .sort((a, b) => lockOrder(records[a]!).localeCompare(lockOrder(records[b]!)));
-        const rows: MessageRow[] = [];
-        for (const i of order) rows[i] = await recordOutbound(tx, records[i]!);
-        // Open inboxes show the messages now, not only once Meta's first status arrives.
-        await announceToInboxes(
-          tx,
-          ...rows.map((message) => ({
-            type: "inbox.message.stored",
-            projectId: message.project_id,
-            conversationId: message.conversation_id,
-            messageId: message.id,
-          })),
-        );
-        return rows;
-      },
-      { maxBatch: 50, parallel: 4 },
-    );
+    store = groupCommit<OutboundRecord, MessageRow>(ctx.db, recordOutbound, { maxBatch: 50, parallel: 4 });
     outboundStores.set(ctx, store);
   }
   return store;
@@ -265,7 +266,7 @@ function recordWamid(ctx: AppContext): (sent: { message: MessageRow; wamid: stri
             phone_number_ref: message.phone_number_ref,
             wamid,
           }))
-          .sort((a, b) => a.id.localeCompare(b.id));
+          .sort((a, b) => (a.id < b.id ? -1 : 1));
         const waiting = await db.query<{ wamid: string }>(sql`
           WITH sent AS (
             SELECT * FROM jsonb_to_recordset(${json(rows)}::jsonb)

@@ -209,7 +209,7 @@ function sentRecorder(ctx: AppContext): (sent: SentRecipient) => Promise<void> {
     async (db, sent) => {
       const rows = sent
         .map((r) => ({ id: r.recipientId, message_id: r.messageId ?? null, wamid: r.wamid }))
-        .sort((a, b) => a.id.localeCompare(b.id));
+        .sort((a, b) => (a.id < b.id ? -1 : 1));
       await db.query(sql`
         UPDATE broadcast_recipients r SET
           status = CASE WHEN r.status = 'sending' THEN 'sent' ELSE r.status END,
@@ -382,7 +382,7 @@ async function tryComplete(s: Sender): Promise<boolean> {
 
 /** At most this many sends of one runner wait for Meta at once. */
 function maxInFlight(ctx: AppContext): number {
-  return ctx.db.engine === "pglite" ? 8 : 32;
+  return ctx.db.engine === "pglite" ? 8 : 64;
 }
 
 /**
@@ -442,9 +442,12 @@ export async function runBroadcast(ctx: AppContext, broadcastId: string, signal:
         s.pace = Math.min(ctx.config.sendRatePerSecond, Math.ceil(s.pace * 1.5));
         s.lastThrottleAt = Date.now();
       }
+      // Claims wait for a quarter of the sends in flight to finish: claimed together, sends are
+      // stored, answered and marked sent together (group commit), and claims are fewer.
       const room = maxInFlight(ctx) - s.inFlight.size;
-      if (room <= 0) {
-        await Promise.race(s.inFlight.values());
+      if (room < maxInFlight(ctx) / 4) {
+        while (maxInFlight(ctx) - s.inFlight.size < maxInFlight(ctx) / 4)
+          await Promise.race(s.inFlight.values());
         continue;
       }
       // After a claim came up short, slots are taken only once there is something to send:

@@ -36,16 +36,42 @@ export async function findOrCreateContactByWaId(
   waId: string,
   profileName?: string | null,
 ): Promise<ContactRow & { inserted: boolean }> {
-  const [row] = await tx.query<ContactRow & { inserted: boolean }>(sql`
+  const [row] = await findOrCreateContactsByWaId(tx, [{ projectId, waId, profileName }]);
+  return row!;
+}
+
+/**
+ * `findOrCreateContactByWaId` for several contacts with one statement, answered in the order
+ * asked. Rows are written in (project, wa_id) order, so two batches never wait on each other
+ * in a cycle.
+ */
+export async function findOrCreateContactsByWaId(
+  tx: Queryable,
+  wanted: { projectId: string; waId: string; profileName?: string | null }[],
+): Promise<(ContactRow & { inserted: boolean })[]> {
+  const key = (projectId: string, waId: string | null) => `${projectId}:${waId}`;
+  const distinct = new Map<string, { project_id: string; wa_id: string; profile_name: string | null }>();
+  for (const w of wanted) {
+    const previous = distinct.get(key(w.projectId, w.waId));
+    distinct.set(key(w.projectId, w.waId), {
+      project_id: w.projectId,
+      wa_id: w.waId,
+      profile_name: w.profileName ?? previous?.profile_name ?? null,
+    });
+  }
+  const rows = await tx.query<ContactRow & { inserted: boolean }>(sql`
     INSERT INTO contacts (project_id, wa_id, profile_name)
-    VALUES (${projectId}, ${waId}, ${profileName ?? null})
+    SELECT project_id, wa_id, profile_name
+    FROM jsonb_to_recordset(${json([...distinct.values()])}::jsonb) AS w(project_id uuid, wa_id text, profile_name text)
+    ORDER BY project_id, wa_id
     ON CONFLICT (project_id, wa_id) WHERE wa_id IS NOT NULL DO UPDATE
       SET profile_name = COALESCE(EXCLUDED.profile_name, contacts.profile_name),
           updated_at = CASE WHEN EXCLUDED.profile_name IS DISTINCT FROM contacts.profile_name
                             AND EXCLUDED.profile_name IS NOT NULL
                        THEN clock_timestamp() ELSE contacts.updated_at END
     RETURNING *, (xmax = 0) AS inserted`);
-  return row!;
+  const found = new Map(rows.map((r) => [key(r.project_id, r.wa_id), r]));
+  return wanted.map((w) => found.get(key(w.projectId, w.waId))!);
 }
 
 /** The contact holding business-scoped user id `bsuid` in the project, locked for the transaction. */

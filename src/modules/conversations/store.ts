@@ -1,5 +1,6 @@
 import sql, { type Sql } from "sql-template-tag";
 import type { Queryable } from "../../db/database.ts";
+import { json } from "../../db/sql.ts";
 import { type CursorParams, cursorQuery, whereAll } from "../../http/pagination.ts";
 
 /** A conversation with what its presentation needs from the contact and the number. */
@@ -95,15 +96,62 @@ export async function conversationIdsOfContact(
  */
 export async function findOrOpenConversation(
   tx: Queryable,
-  input: { projectId: string; phoneNumberRef: string; contactId: string },
+  input: OpenConversation,
 ): Promise<{ conversationId: string; created: boolean }> {
-  const [opened] = await tx.query<{ id: string; created: boolean }>(sql`
+  const [opened] = await findOrOpenConversations(tx, [input]);
+  return opened!;
+}
+
+interface OpenConversation {
+  projectId: string;
+  phoneNumberRef: string;
+  contactId: string;
+}
+
+/**
+ * `findOrOpenConversation` for several contacts with one statement, answered in the order
+ * asked; rows are written in (number, contact) order, so two batches never wait on each other
+ * in a cycle.
+ */
+export async function findOrOpenConversations(
+  tx: Queryable,
+  wanted: OpenConversation[],
+): Promise<{ conversationId: string; created: boolean }[]> {
+  const key = (phoneNumberRef: string, contactId: string) => `${phoneNumberRef}:${contactId}`;
+  const distinct = new Map(
+    wanted.map((w) => [
+      key(w.phoneNumberRef, w.contactId),
+      { project_id: w.projectId, phone_number_ref: w.phoneNumberRef, contact_id: w.contactId },
+    ]),
+  );
+  const rows = await tx.query<{
+    id: string;
+    phone_number_ref: string;
+    contact_id: string;
+    created: boolean;
+  }>(sql`
     INSERT INTO conversations (project_id, phone_number_ref, contact_id)
-    VALUES (${input.projectId}, ${input.phoneNumberRef}, ${input.contactId})
+    SELECT project_id, phone_number_ref, contact_id
+    FROM jsonb_to_recordset(${json([...distinct.values()])}::jsonb)
+      AS w(project_id uuid, phone_number_ref uuid, contact_id uuid)
+    ORDER BY phone_number_ref, contact_id
     ON CONFLICT (phone_number_ref, contact_id) WHERE status = 'active'
       DO UPDATE SET status = conversations.status
-    RETURNING id, (xmax = 0) AS created`);
-  return { conversationId: opened!.id, created: opened!.created };
+    RETURNING id, phone_number_ref, contact_id, (xmax = 0) AS created`);
+  const opened = new Map(rows.map((r) => [key(r.phone_number_ref, r.contact_id), r]));
+  return wanted.map((w) => {
+    const row = opened.get(key(w.phoneNumberRef, w.contactId))!;
+    return { conversationId: row.id, created: row.created };
+  });
+}
+
+/** A message as the conversation summary records it. */
+export interface SummaryMessage {
+  wamid: string | null;
+  type: string;
+  text: string | null;
+  sentAt: string;
+  direction: "inbound" | "outbound";
 }
 
 /**
@@ -113,33 +161,88 @@ export async function findOrOpenConversation(
 export async function recordMessageInSummary(
   tx: Queryable,
   conversationId: string,
-  m: {
-    wamid: string | null;
-    type: string;
-    text: string | null;
-    sentAt: string;
-    direction: "inbound" | "outbound";
-  },
+  m: SummaryMessage,
 ): Promise<ConversationRow> {
-  const inbound = m.direction === "inbound";
-  const [row] = await tx.query<ConversationRow>(sql`
-    WITH updated AS (
-      UPDATE conversations SET
-        messages_count = messages_count + 1,
-        unread_count = unread_count + ${inbound ? 1 : 0},
-        awaiting_reply = ${inbound},
-        last_message_id = ${m.wamid},
-        last_message_type = ${m.type},
-        last_message_text = ${m.text},
-        last_message_timestamp = ${m.sentAt}::timestamptz,
-        last_inbound_at = CASE WHEN ${inbound} THEN GREATEST(last_inbound_at, ${m.sentAt}::timestamptz) ELSE last_inbound_at END,
-        last_outbound_at = CASE WHEN ${!inbound} THEN GREATEST(last_outbound_at, ${m.sentAt}::timestamptz) ELSE last_outbound_at END,
-        last_active_at = GREATEST(last_active_at, clock_timestamp()),
-        updated_at = clock_timestamp()
-      WHERE id = ${conversationId}
-      RETURNING *)
-    ${selectFrom(sql`updated`)}`);
+  const [row] = await recordMessagesInSummaries(tx, [{ conversationId, message: m }]);
   return row!;
+}
+
+/**
+ * Records messages in their conversations' summaries, in the order given, with one statement
+ * (the same as recording them one by one: counts add up, the last message of each conversation
+ * is its latest), and answers the conversations as they now are, in id order.
+ */
+export async function recordMessagesInSummaries(
+  tx: Queryable,
+  recorded: { conversationId: string; message: SummaryMessage }[],
+): Promise<ConversationRow[]> {
+  const changes = new Map<
+    string,
+    {
+      id: string;
+      messages: number;
+      inbound: number;
+      last: SummaryMessage;
+      last_inbound_at: string | null;
+      last_outbound_at: string | null;
+    }
+  >();
+  const later = (a: string | null, b: string) => (a === null || Date.parse(b) > Date.parse(a) ? b : a);
+  for (const { conversationId, message: m } of recorded) {
+    const c = changes.get(conversationId) ?? {
+      id: conversationId,
+      messages: 0,
+      inbound: 0,
+      last: m,
+      last_inbound_at: null,
+      last_outbound_at: null,
+    };
+    c.messages++;
+    c.last = m;
+    if (m.direction === "inbound") {
+      c.inbound++;
+      c.last_inbound_at = later(c.last_inbound_at, m.sentAt);
+    } else {
+      c.last_outbound_at = later(c.last_outbound_at, m.sentAt);
+    }
+    changes.set(conversationId, c);
+  }
+  const rows = [...changes.values()]
+    .map((c) => ({
+      id: c.id,
+      messages: c.messages,
+      inbound: c.inbound,
+      awaiting_reply: c.last.direction === "inbound",
+      wamid: c.last.wamid,
+      type: c.last.type,
+      text: c.last.text,
+      sent_at: c.last.sentAt,
+      last_inbound_at: c.last_inbound_at,
+      last_outbound_at: c.last_outbound_at,
+    }))
+    .sort((a, b) => (a.id < b.id ? -1 : 1));
+  return tx.query<ConversationRow>(sql`
+    WITH updated AS (
+      UPDATE conversations c SET
+        messages_count = c.messages_count + u.messages,
+        unread_count = c.unread_count + u.inbound,
+        awaiting_reply = u.awaiting_reply,
+        last_message_id = u.wamid,
+        last_message_type = u.type,
+        last_message_text = u.text,
+        last_message_timestamp = u.sent_at,
+        last_inbound_at = CASE WHEN u.last_inbound_at IS NULL THEN c.last_inbound_at
+                          ELSE GREATEST(c.last_inbound_at, u.last_inbound_at) END,
+        last_outbound_at = CASE WHEN u.last_outbound_at IS NULL THEN c.last_outbound_at
+                           ELSE GREATEST(c.last_outbound_at, u.last_outbound_at) END,
+        last_active_at = GREATEST(c.last_active_at, clock_timestamp()),
+        updated_at = clock_timestamp()
+      FROM jsonb_to_recordset(${json(rows)}::jsonb) AS u(
+        id uuid, messages int, inbound int, awaiting_reply boolean, wamid text, type text, text text,
+        sent_at timestamptz, last_inbound_at timestamptz, last_outbound_at timestamptz)
+      WHERE c.id = u.id
+      RETURNING c.*)
+    ${selectFrom(sql`updated`)} ORDER BY v.id`);
 }
 
 export interface ConversationFilters {

@@ -54,22 +54,58 @@ export interface NewMessage {
  * carrying the id of a file Parley uploaded gets that file's name, type and size in `media`.
  */
 export async function insertMessage(tx: Queryable, m: NewMessage): Promise<MessageRow | undefined> {
-  const mediaId = m.content.id;
-  const media = isMediaId(mediaId)
-    ? sql`(SELECT jsonb_build_object('filename', filename, 'mime_type', mime_type, 'byte_size', byte_size)
-             FROM media_uploads WHERE phone_number_ref = ${m.phoneNumberRef} AND media_id = ${mediaId})`
-    : sql`NULL`;
-  const [row] = await tx.query<MessageRow>(sql`
-    INSERT INTO messages (project_id, phone_number_ref, conversation_id, contact_id, wamid, direction, type,
-                          content, text, context, status, processing_status, origin, sent_at, idempotency_key,
-                          biz_opaque_callback_data, media)
-    VALUES (${m.projectId}, ${m.phoneNumberRef}, ${m.conversationId}, ${m.contactId}, ${m.wamid}, ${m.direction},
-            ${m.type}, ${json(m.content)}, ${m.text}, ${m.context === null ? null : json(m.context)}, ${m.status},
-            ${m.processingStatus ?? "completed"}, ${m.origin ?? "cloud_api"}, ${m.sentAt}::timestamptz,
-            ${m.idempotencyKey ?? null}, ${m.bizOpaqueCallbackData ?? null}, ${media})
-    ON CONFLICT (phone_number_ref, wamid) WHERE wamid IS NOT NULL DO NOTHING
-    RETURNING *`);
+  const [row] = await insertMessages(tx, [m]);
   return row;
+}
+
+/** `insertMessage` for several messages with one statement, answered in the order given. */
+export async function insertMessages(
+  tx: Queryable,
+  messages: NewMessage[],
+): Promise<(MessageRow | undefined)[]> {
+  const input = messages.map((m, ord) => ({
+    ord,
+    project_id: m.projectId,
+    phone_number_ref: m.phoneNumberRef,
+    conversation_id: m.conversationId,
+    contact_id: m.contactId,
+    wamid: m.wamid,
+    direction: m.direction,
+    type: m.type,
+    content: m.content,
+    text: m.text,
+    context: m.context,
+    status: m.status,
+    processing_status: m.processingStatus ?? "completed",
+    origin: m.origin ?? "cloud_api",
+    sent_at: m.sentAt,
+    idempotency_key: m.idempotencyKey ?? null,
+    biz_opaque_callback_data: m.bizOpaqueCallbackData ?? null,
+    media_id: isMediaId(m.content.id) ? m.content.id : null,
+  }));
+  // Ids are made before the insert so that each inserted row can be matched to its input.
+  const rows = await tx.query<MessageRow & { ord: number }>(sql`
+    WITH input AS MATERIALIZED (
+      SELECT parley_uuid_v7() AS id, i.* FROM jsonb_to_recordset(${json(input)}::jsonb) AS i(
+        ord int, project_id uuid, phone_number_ref uuid, conversation_id uuid, contact_id uuid, wamid text,
+        direction text, type text, content jsonb, text text, context jsonb, status text,
+        processing_status text, origin text, sent_at timestamptz, idempotency_key text,
+        biz_opaque_callback_data text, media_id text)),
+    inserted AS (
+      INSERT INTO messages (id, project_id, phone_number_ref, conversation_id, contact_id, wamid, direction, type,
+                            content, text, context, status, processing_status, origin, sent_at, idempotency_key,
+                            biz_opaque_callback_data, media)
+      SELECT i.id, i.project_id, i.phone_number_ref, i.conversation_id, i.contact_id, i.wamid, i.direction, i.type,
+             i.content, i.text, i.context, i.status, i.processing_status, i.origin, i.sent_at, i.idempotency_key,
+             i.biz_opaque_callback_data,
+             (SELECT jsonb_build_object('filename', u.filename, 'mime_type', u.mime_type, 'byte_size', u.byte_size)
+              FROM media_uploads u WHERE u.phone_number_ref = i.phone_number_ref AND u.media_id = i.media_id)
+      FROM input i ORDER BY i.ord
+      ON CONFLICT (phone_number_ref, wamid) WHERE wamid IS NOT NULL DO NOTHING
+      RETURNING *)
+    SELECT inserted.*, input.ord FROM inserted JOIN input USING (id)`);
+  const byOrd = new Map(rows.map(({ ord, ...row }) => [ord, row as MessageRow]));
+  return messages.map((_, ord) => byOrd.get(ord));
 }
 
 // A status never moves a message backwards; `failed` ends a message not yet delivered.
