@@ -128,6 +128,51 @@ describe("the Meta webhook receiver", () => {
     assert.deepEqual(burst, [...bodies].reverse(), "newest first, as recorded");
   });
 
+  it("stores a webhook carrying several messages together, in order, opening one conversation", async () => {
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const bodies = ["first", "second", "third"];
+    const sent = await simulateWebhookValue(t.ctx, {
+      phoneNumberId: number.phone_number_id,
+      value: {
+        contacts: [{ profile: { name: "Batch" }, wa_id: "15550109800" }],
+        messages: bodies.map((body, i) => ({
+          from: "15550109800",
+          id: `wamid.BATCH${i}${Date.now()}`,
+          timestamp,
+          type: "text",
+          text: { body },
+        })),
+      },
+    });
+    assert.equal(sent.receiver_status, 200);
+    const [conversation] = (await get(a, "/whatsapp/conversations?phone_number=0109800")).json().data;
+    assert.equal(conversation.kapso.messages_count, 3);
+    assert.equal(conversation.kapso.last_message_text, "third");
+    const history = await t.api(a, {
+      method: "GET",
+      url: `/meta/whatsapp/v24.0/${number.phone_number_id}/messages?limit=100`,
+    });
+    const listed = (history.json().data as { from?: string; text?: { body: string } }[])
+      .filter((m) => m.from === "15550109800")
+      .map((m) => m.text!.body);
+    assert.deepEqual(listed, [...bodies].reverse(), "newest first, in the webhook's order");
+    const received = (await events("whatsapp.message.received")).filter(
+      (e) => e.payload.conversation.id === conversation.id,
+    );
+    assert.deepEqual(
+      received.map((e) => [e.payload.message.text.body, e.payload.is_new_conversation]),
+      [
+        ["first", true],
+        ["second", false],
+        ["third", false],
+      ],
+    );
+    const created = (await events("whatsapp.conversation.created")).filter(
+      (e) => e.payload.conversation.id === conversation.id,
+    );
+    assert.equal(created.length, 1);
+  });
+
   it("refuses a bad signature and answers Meta's verification challenge", async () => {
     const body = JSON.stringify({ object: "whatsapp_business_account", entry: [] });
     const post = (signature: string) =>

@@ -139,10 +139,11 @@ describe("meta webhooks", () => {
     await s.waitFor((r) => r.length === 2);
     assert.equal(s.received[1]!.headers["x-idempotency-key"], sha256(raw));
 
-    const log = await t.api(a, {
-      method: "GET",
-      url: `/platform/v1/webhook_deliveries?webhook_id=${hook.id}`,
-    });
+    // The dispatcher records a delivery once the receiver answered, a moment after it arrived.
+    const log = await until(
+      () => t.api(a, { method: "GET", url: `/platform/v1/webhook_deliveries?webhook_id=${hook.id}` }),
+      (r) => r.json().data.every((d: Json) => d.status !== "pending"),
+    );
     assert.deepEqual(
       log.json().data.map((d: Json) => [d.event, d.status]),
       [

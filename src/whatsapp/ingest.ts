@@ -2,21 +2,29 @@ import sql from "sql-template-tag";
 import type { AppContext } from "../context.ts";
 import type { Queryable } from "../db/database.ts";
 import { type ParleyEvent, publishEvents } from "../events/publish.ts";
-import { adoptWamid, recordBroadcastReply, recordBroadcastStatuses } from "../modules/broadcasts/tracking.ts";
+import {
+  adoptWamid,
+  recordBroadcastReplies,
+  recordBroadcastStatuses,
+} from "../modules/broadcasts/tracking.ts";
 import { presentContact } from "../modules/contacts/presenter.ts";
-import { type ContactIdentity, findOrCreateContactByWaId } from "../modules/contacts/store.ts";
+import {
+  type ContactIdentity,
+  type ContactRow,
+  findOrCreateContactByWaId,
+} from "../modules/contacts/store.ts";
 import { presentConversation } from "../modules/conversations/presenter.ts";
 import {
   type ConversationRow,
   findConversations,
-  findOrOpenConversation,
-  recordMessageInSummary,
+  findOrOpenConversations,
+  recordMessagesInSummaries,
 } from "../modules/conversations/store.ts";
 import { messageMediaUrl } from "../modules/media/urls.ts";
 import { presentMessage } from "../modules/messages/presenter.ts";
 import {
   applyStatuses,
-  insertMessage,
+  insertMessages,
   keepPendingStatus,
   type MessageRow,
   type StatusObject,
@@ -185,71 +193,141 @@ function senderOf(
   };
 }
 
-async function ingestMessage(
+/** An inbound message whose sender is resolved, on its way into the store. */
+interface ResolvedMessage {
+  number: PhoneNumberRow;
+  message: InboundMessage & { id: string };
+  contact: ContactRow;
+  /** The sender's identity change events, published before the message's own. */
+  events: ParleyEvent[];
+}
+
+/** Resolves who sent each message (one after another: a message may create the next one's contact). */
+async function resolveSenders(
   ctx: AppContext,
   tx: Queryable,
   number: PhoneNumberRow,
-  message: InboundMessage,
-  contacts: WebhookContact[],
-): Promise<ParleyEvent[]> {
-  if (!message.id) return [];
-  const sender = senderOf(message, contacts);
-  const resolved = await resolveInboundContact(tx, number, sender.identity, sender.change);
-  if (!resolved) return [];
-  const { contact, events } = resolved;
-  if (resolved.numberTakenBy)
-    ctx.log.warn(
-      { contact_id: contact.id, holder_contact_id: resolved.numberTakenBy, wamid: message.id },
-      "user_changed_number: another contact holds the new number; the contact keeps its old one",
-    );
-  const type = message.type ?? "unsupported";
-  const { conversationId, created } = await findOrOpenConversation(tx, {
-    projectId: number.project_id,
-    phoneNumberRef: number.id,
-    contactId: contact.id,
+  value: WebhookValue,
+): Promise<ResolvedMessage[]> {
+  if (!number.inbound_processing_enabled) {
+    if (value.messages?.length)
+      ctx.log.debug(
+        { phone_number_id: number.phone_number_id },
+        "inbound processing disabled: messages ignored",
+      );
+    return [];
+  }
+  const contacts = Array.isArray(value.contacts) ? value.contacts : [];
+  const resolved: ResolvedMessage[] = [];
+  for (const message of value.messages ?? []) {
+    if (!message.id) continue;
+    const sender = senderOf(message, contacts);
+    const found = await resolveInboundContact(tx, number, sender.identity, sender.change);
+    if (!found) continue;
+    if (found.numberTakenBy)
+      ctx.log.warn(
+        { contact_id: found.contact.id, holder_contact_id: found.numberTakenBy, wamid: message.id },
+        "user_changed_number: another contact holds the new number; the contact keeps its old one",
+      );
+    resolved.push({
+      number,
+      message: message as ResolvedMessage["message"],
+      contact: found.contact,
+      events: found.events,
+    });
+  }
+  return resolved;
+}
+
+/**
+ * Stores inbound messages, each in its contact's active conversation (opened when there is
+ * none), with one statement per step for all of them (conversations, messages, broadcast
+ * replies, summaries). Answers each message's events in order: its sender's identity change,
+ * `whatsapp.conversation.created` for the first message of a new conversation, and
+ * `whatsapp.message.received` (a replayed wamid stores nothing and has no events of its own).
+ * The events carry the conversation as these messages left it.
+ */
+async function storeInboundMessages(
+  ctx: AppContext,
+  tx: Queryable,
+  resolved: ResolvedMessage[],
+): Promise<ParleyEvent[][]> {
+  if (resolved.length === 0) return [];
+  const opened = await findOrOpenConversations(
+    tx,
+    resolved.map(({ number, contact }) => ({
+      projectId: number.project_id,
+      phoneNumberRef: number.id,
+      contactId: contact.id,
+    })),
+  );
+  const stored = resolved.map(({ message }) => {
+    const type = message.type ?? "unsupported";
+    const content = typeContent(message, type);
+    return { type, content, sentAt: toIso(message.timestamp), text: messageText(type, content) };
   });
-  const content = typeContent(message, type);
-  const sentAt = toIso(message.timestamp);
-  const text = messageText(type, content);
-  const row = await insertMessage(tx, {
-    projectId: number.project_id,
-    phoneNumberRef: number.id,
-    conversationId,
-    contactId: contact.id,
-    wamid: message.id,
-    direction: "inbound",
-    type,
-    content,
-    text,
-    context: message.context ?? null,
-    status: "received",
-    processingStatus: "pending",
-    sentAt,
+  const rows = await insertMessages(
+    tx,
+    resolved.map(({ number, contact, message }, i) => ({
+      projectId: number.project_id,
+      phoneNumberRef: number.id,
+      conversationId: opened[i]!.conversationId,
+      contactId: contact.id,
+      wamid: message.id,
+      direction: "inbound",
+      type: stored[i]!.type,
+      content: stored[i]!.content,
+      text: stored[i]!.text,
+      context: message.context ?? null,
+      status: "received",
+      processingStatus: "pending",
+      sentAt: stored[i]!.sentAt,
+    })),
+  );
+  const inserted = resolved.flatMap((r, i) => (rows[i] ? [{ ...r, ...stored[i]!, row: rows[i]! }] : []));
+  await recordBroadcastReplies(
+    tx,
+    inserted.flatMap(({ number, contact, sentAt }) =>
+      contact.wa_id ? [{ phoneNumberRef: number.id, waId: contact.wa_id, receivedAt: sentAt }] : [],
+    ),
+    ctx.config.broadcastResponseWindowHours,
+  );
+  const conversations = new Map(
+    (
+      await recordMessagesInSummaries(
+        tx,
+        inserted.map(({ row, message, type, text, sentAt }) => ({
+          conversationId: row.conversation_id,
+          message: { wamid: message.id, type, text, sentAt, direction: "inbound" },
+        })),
+      )
+    ).map((c) => [c.id, c]),
+  );
+  const announcedNew = new Set<string>();
+  return resolved.map(({ number, events }, i) => {
+    const row = rows[i];
+    if (!row) return events;
+    const current = conversations.get(row.conversation_id)!;
+    const base = { projectId: number.project_id, phoneNumberRef: number.id, conversationId: current.id };
+    const created = opened[i]!.created && !announcedNew.has(current.id);
+    if (created) announcedNew.add(current.id);
+    return [
+      ...events,
+      ...(created
+        ? [{ ...base, type: "whatsapp.conversation.created", payload: conversationPayload(current) }]
+        : []),
+      {
+        ...base,
+        type: "whatsapp.message.received",
+        payload: {
+          message: presentMessage(row, messageMediaUrl(ctx)),
+          conversation: presentConversation(current),
+          is_new_conversation: created,
+          phone_number_id: number.phone_number_id,
+        },
+      },
+    ];
   });
-  if (!row) return events; // a replay of a message we already hold
-  if (contact.wa_id)
-    await recordBroadcastReply(tx, number.id, contact.wa_id, sentAt, ctx.config.broadcastResponseWindowHours);
-  const current = await recordMessageInSummary(tx, conversationId, {
-    wamid: message.id,
-    type,
-    text,
-    sentAt,
-    direction: "inbound",
-  });
-  const base = { projectId: number.project_id, phoneNumberRef: number.id, conversationId };
-  if (created)
-    events.push({ ...base, type: "whatsapp.conversation.created", payload: conversationPayload(current) });
-  events.push({
-    ...base,
-    type: "whatsapp.message.received",
-    payload: {
-      message: presentMessage(row, messageMediaUrl(ctx)),
-      conversation: presentConversation(current),
-      is_new_conversation: created,
-      phone_number_id: number.phone_number_id,
-    },
-  });
-  return events;
 }
 
 /**
@@ -394,32 +472,29 @@ async function ingestPreference(
 }
 
 /**
- * Stores what one webhook `value` says about `number` — messages, statuses, preference
- * changes — in the caller's transaction, and returns the events to publish in it
- * (`publishIngestEvents`), so the webhook is acknowledged only once everything it carried is
- * committed.
+ * Stores what webhook values say about their numbers — messages, statuses, preference changes —
+ * in the caller's transaction, and returns the events to publish in it
+ * (`publishIngestEvents`), so a webhook is acknowledged only once everything it carried is
+ * committed. The messages of all the values are stored together; the events come in the
+ * values' order.
  */
-export async function ingestValue(
+export async function ingestValues(
   ctx: AppContext,
   tx: Queryable,
-  number: PhoneNumberRow,
-  value: WebhookValue,
+  values: { number: PhoneNumberRow; value: WebhookValue }[],
 ): Promise<ParleyEvent[]> {
-  const contacts = Array.isArray(value.contacts) ? value.contacts : [];
+  const senders: ResolvedMessage[][] = [];
+  for (const { number, value } of values) senders.push(await resolveSenders(ctx, tx, number, value));
+  const messageEvents = await storeInboundMessages(ctx, tx, senders.flat());
   const events: ParleyEvent[] = [];
-  if (number.inbound_processing_enabled) {
-    for (const message of value.messages ?? [])
-      events.push(...(await ingestMessage(ctx, tx, number, message, contacts)));
-  } else if (value.messages?.length) {
-    ctx.log.debug(
-      { phone_number_id: number.phone_number_id },
-      "inbound processing disabled: messages ignored",
+  for (const [i, { number, value }] of values.entries()) {
+    events.push(...messageEvents.splice(0, senders[i]!.length).flat());
+    events.push(
+      ...(await ingestStatuses(ctx, tx, number, Array.isArray(value.statuses) ? value.statuses : [])),
     );
+    for (const pref of value.user_preferences ?? [])
+      events.push(...(await ingestPreference(tx, number, pref)));
   }
-  events.push(
-    ...(await ingestStatuses(ctx, tx, number, Array.isArray(value.statuses) ? value.statuses : [])),
-  );
-  for (const pref of value.user_preferences ?? []) events.push(...(await ingestPreference(tx, number, pref)));
   return events;
 }
 

@@ -1,10 +1,10 @@
 import sql from "sql-template-tag";
 import type { AppContext } from "../context.ts";
 import { groupCommit } from "../db/group-commit.ts";
-import { type ParleyEvent, publishMetaPayload } from "../events/publish.ts";
+import { publishMetaPayload } from "../events/publish.ts";
 import type { Server } from "../http/types.ts";
 import { findLivePhoneNumberByMetaId, type PhoneNumberRow } from "../modules/phone-numbers/store.ts";
-import { ingestValue, publishIngestEvents, type WebhookValue } from "./ingest.ts";
+import { ingestValues, publishIngestEvents, type WebhookValue } from "./ingest.ts";
 import { sandboxAppSecret, verifyMetaSignature } from "./webhook-signature.ts";
 
 /**
@@ -38,11 +38,12 @@ export function webhookReceiverRoutes(app: Server, ctx: AppContext): void {
   const store = groupCommit<VerifiedWebhook>(
     ctx.db,
     async (tx, webhooks) => {
-      const events: ParleyEvent[] = [];
-      for (const { routed, forwards } of webhooks) {
-        for (const { number, value } of routed) events.push(...(await ingestValue(ctx, tx, number, value)));
-        for (const forward of forwards) await publishMetaPayload(tx, forward);
-      }
+      const events = await ingestValues(
+        ctx,
+        tx,
+        webhooks.flatMap((w) => w.routed),
+      );
+      for (const forward of webhooks.flatMap((w) => w.forwards)) await publishMetaPayload(tx, forward);
       await publishIngestEvents(ctx, tx, events);
     },
     INGEST_BATCHING,

@@ -381,6 +381,12 @@ describe("broadcasts API", () => {
       from: phones[0]!,
       message: { type: "text", text: { body: "thanks!" } },
     });
+    // A second message from the same person is not a second response.
+    await simulateInbound(h.t.ctx, {
+      phoneNumberId: h.number.phone_number_id,
+      from: phones[0]!,
+      message: { type: "text", text: { body: "one more thing" } },
+    });
     const replied = await h.broadcast(b.id);
     assert.equal(replied.responded_count, 1);
     assert.equal(replied.response_rate, Math.round((1 / total) * 1000) / 10);

@@ -380,10 +380,10 @@ async function tryComplete(s: Sender): Promise<boolean> {
   return rows.length > 0;
 }
 
-/** At most this many sends of one runner wait for Meta at once. */
-function maxInFlight(ctx: AppContext): number {
-  return ctx.db.engine === "pglite" ? 8 : 64;
-}
+/** At most this many sends of one runner wait for Meta at once, by database engine. */
+export const MAX_IN_FLIGHT = { pglite: 8, postgres: 64 } as const;
+
+const maxInFlight = (ctx: AppContext) => MAX_IN_FLIGHT[ctx.db.engine];
 
 /**
  * Sends broadcast `broadcastId` until it completes, stops or fails, or the run's time budget

@@ -138,25 +138,34 @@ export async function recordBroadcastStatuses(
 }
 
 /**
- * Counts an inbound message as a response to the latest broadcast message sent to its author
- * from this number within the attribution window (once per recipient).
+ * Counts inbound messages as responses, each to the latest broadcast message sent to its author
+ * from its number within the attribution window (once per recipient: a later message from the
+ * same person changes nothing), with one statement for all of them.
  */
-export async function recordBroadcastReply(
+export async function recordBroadcastReplies(
   tx: Queryable,
-  phoneNumberRef: string,
-  waId: string,
-  receivedAt: string,
+  replies: { phoneNumberRef: string; waId: string; receivedAt: string }[],
   windowHours: number,
 ): Promise<void> {
+  if (replies.length === 0) return;
+  const input = replies.map((r) => ({
+    phone_number_ref: r.phoneNumberRef,
+    wa_id: r.waId,
+    received_at: r.receivedAt,
+  }));
   await tx.query(sql`
-    UPDATE broadcast_recipients SET responded_at = ${receivedAt}::timestamptz, updated_at = clock_timestamp()
-    WHERE id = (
-      SELECT r.id FROM broadcast_recipients r JOIN broadcasts b ON b.id = r.broadcast_id
-      WHERE r.phone_number = ${waId} AND b.phone_number_ref = ${phoneNumberRef}
-        AND r.sent_at IS NOT NULL AND r.responded_at IS NULL AND r.status = 'sent'
-        AND r.sent_at <= ${receivedAt}::timestamptz
-        AND r.sent_at > ${receivedAt}::timestamptz - make_interval(hours => ${windowHours})
-      ORDER BY r.sent_at DESC LIMIT 1)`);
+    UPDATE broadcast_recipients r SET responded_at = t.received_at, updated_at = clock_timestamp()
+    FROM (
+      SELECT DISTINCT ON (latest.id) latest.id, x.received_at
+      FROM jsonb_to_recordset(${json(input)}::jsonb) AS x(phone_number_ref uuid, wa_id text, received_at timestamptz)
+      CROSS JOIN LATERAL (
+        SELECT r.id FROM broadcast_recipients r JOIN broadcasts b ON b.id = r.broadcast_id
+        WHERE r.phone_number = x.wa_id AND b.phone_number_ref = x.phone_number_ref
+          AND r.status = 'sent' AND r.sent_at <= x.received_at
+          AND r.sent_at > x.received_at - make_interval(hours => ${windowHours})
+        ORDER BY r.sent_at DESC LIMIT 1) latest
+      ORDER BY latest.id, x.received_at) t
+    WHERE r.id = t.id AND r.responded_at IS NULL`);
 }
 
 /**

@@ -83,10 +83,11 @@ export async function insertMessages(
     biz_opaque_callback_data: m.bizOpaqueCallbackData ?? null,
     media_id: isMediaId(m.content.id) ? m.content.id : null,
   }));
-  // Ids are made before the insert so that each inserted row can be matched to its input.
+  // Ids are made before the insert, so each inserted row can be matched to its input, and in
+  // the input's order, so messages stored together list in the order given.
   const rows = await tx.query<MessageRow & { ord: number }>(sql`
     WITH input AS MATERIALIZED (
-      SELECT parley_uuid_v7() AS id, i.* FROM jsonb_to_recordset(${json(input)}::jsonb) AS i(
+      SELECT parley_uuid_v7(i.ord) AS id, i.* FROM jsonb_to_recordset(${json(input)}::jsonb) AS i(
         ord int, project_id uuid, phone_number_ref uuid, conversation_id uuid, contact_id uuid, wamid text,
         direction text, type text, content jsonb, text text, context jsonb, status text,
         processing_status text, origin text, sent_at timestamptz, idempotency_key text,
