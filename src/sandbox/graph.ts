@@ -89,10 +89,13 @@ export async function postMessages(ctx: AppContext, phoneNumberId: string, body:
   }
   let category = "service";
   if (checked.template) {
-    const waba = await wabaOf(ctx.db, phoneNumberId);
-    await ensureSeedTemplates(ctx.db, waba);
     const { name, language, components } = checked.template;
-    const template = (await store.findTemplates(ctx.db, waba, name)).find((t) => t.language === language);
+    let found = await store.findTemplateForSend(ctx.db, phoneNumberId, name, language);
+    if (!found.seeded) {
+      await seedTemplates(ctx.db, found.business_account_id);
+      found = await store.findTemplateForSend(ctx.db, phoneNumberId, name, language);
+    }
+    const { template } = found;
     if (!template) {
       refuse(
         "templateMissing",
@@ -418,7 +421,11 @@ function newTemplateId(): string {
 
 /** Creates a WABA's seed templates the first time the sandbox sees it. */
 export async function ensureSeedTemplates(db: Database, wabaId: string): Promise<void> {
-  if (await store.templatesSeeded(db, wabaId)) return;
+  if (!(await store.templatesSeeded(db, wabaId))) await seedTemplates(db, wabaId);
+}
+
+/** Creates a WABA's seed templates unless another caller already has. */
+async function seedTemplates(db: Database, wabaId: string): Promise<void> {
   // In one transaction, so a concurrent caller waits on the claim and then finds the seeds.
   await db.transaction(async (tx) => {
     if (!(await store.claimTemplateSeeding(tx, wabaId))) return;

@@ -2,6 +2,7 @@ import sql, { type Sql } from "sql-template-tag";
 import type { Queryable } from "../db/database.ts";
 import { json } from "../db/sql.ts";
 import { limitOffset, type OffsetParams, whereAll } from "../http/pagination.ts";
+import { DEFAULT_SANDBOX_WABA } from "./numbers.ts";
 
 // The sandbox's own state. Its Graph API stands in for Meta, so these queries are keyed by
 // Meta's ids (phone number id, WABA id), not by project; the Platform-API-key controls check
@@ -303,13 +304,45 @@ export async function listTemplates(
   return rows;
 }
 
-export async function findTemplates(
+/** What a template send needs, found in one statement: every template send pays for it. */
+export interface TemplateForSend {
+  /** The number's WABA: its Parley record's, else the shared default sandbox WABA. */
+  business_account_id: string;
+  /** Whether the WABA's seed templates exist (until they do, a seed template is not found). */
+  seeded: boolean;
+  template?: Pick<SandboxTemplateRow, "status" | "category" | "components">;
+}
+
+/** The template `name` in `language` of the WABA that `phoneNumberId` sends from. */
+export async function findTemplateForSend(
   db: Queryable,
-  businessAccountId: string,
+  phoneNumberId: string,
   name: string,
-): Promise<SandboxTemplateRow[]> {
-  return db.query<SandboxTemplateRow>(sql`
-    SELECT * FROM sandbox_templates WHERE business_account_id = ${businessAccountId} AND name = ${name}`);
+  language: string,
+): Promise<TemplateForSend> {
+  const [row] = await db.query<{
+    business_account_id: string;
+    seeded: boolean;
+    status: string | null;
+    category: string;
+    components: Record<string, unknown>[];
+  }>(sql`
+    SELECT waba.id AS business_account_id,
+           EXISTS (SELECT 1 FROM sandbox_wabas w
+                   WHERE w.business_account_id = waba.id AND w.templates_seeded_at IS NOT NULL) AS seeded,
+           t.status, t.category, t.components
+    FROM (SELECT COALESCE(
+            (SELECT business_account_id FROM phone_numbers
+             WHERE phone_number_id = ${phoneNumberId} AND deleted_at IS NULL),
+            ${DEFAULT_SANDBOX_WABA}) AS id) AS waba
+    LEFT JOIN sandbox_templates t
+      ON t.business_account_id = waba.id AND t.name = ${name} AND t.language = ${language}`);
+  const { business_account_id, seeded, status, category, components } = row!;
+  return {
+    business_account_id,
+    seeded,
+    ...(status === null ? {} : { template: { status, category, components } }),
+  };
 }
 
 export async function findTemplateById(db: Queryable, id: string): Promise<SandboxTemplateRow | undefined> {
