@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomInt } from "node:crypto";
 import type { AppContext } from "../context.ts";
 import type { Database, Queryable } from "../db/database.ts";
+import { groupCommit } from "../db/group-commit.ts";
 import type { MetaError } from "../whatsapp/graph-client.ts";
 import {
   MAX_MEDIA_BYTES,
@@ -15,7 +16,7 @@ import { checkSend, checkTemplateParameters } from "./messages.ts";
 import { DEFAULT_SANDBOX_WABA, isMetaId, newSandboxId, sandboxNumberProfile } from "./numbers.ts";
 import { parseSignupToken, scenarioOfCode, signupNumberOf, signupToken } from "./signup.ts";
 import * as store from "./store.ts";
-import { enqueueStatuses, type StatusError } from "./webhooks.ts";
+import { enqueueStatuses, type StatusError, type StatusJob } from "./webhooks.ts";
 
 // The behaviour of the sandbox's Graph API: Meta's answers for Meta's requests, backed by the
 // sandbox_* tables. Routes (graph-routes.ts) only parse and answer.
@@ -63,6 +64,48 @@ function newWamid(waId: string): string {
 // ---------------------------------------------------------------------------------------------
 // Messages
 // ---------------------------------------------------------------------------------------------
+
+/** An accepted send: its sandbox_sends row and the status webhooks it is owed. */
+interface AcceptedSend {
+  send: store.NewSend;
+  statuses: StatusJob;
+}
+
+/**
+ * Up to 100 sends in one transaction, two transactions at a time, so a burst batches up while
+ * the writes are in flight.
+ */
+const SEND_BATCHING = { maxBatch: 100, parallel: 2 };
+
+const sendRecorders = new WeakMap<AppContext, (accepted: AcceptedSend) => Promise<void>>();
+
+/**
+ * Records accepted sends with group commit: sends arriving together (a broadcast's sends in
+ * flight) share one transaction, one insert of their rows and one insert of their status jobs,
+ * so a send is never recorded without its statuses nor its statuses queued without the send.
+ */
+function recordSend(ctx: AppContext): (accepted: AcceptedSend) => Promise<void> {
+  let record = sendRecorders.get(ctx);
+  if (!record) {
+    record = groupCommit<AcceptedSend>(
+      ctx.db,
+      async (tx, accepted) => {
+        await store.insertSends(
+          tx,
+          accepted.map((a) => a.send),
+        );
+        await enqueueStatuses(
+          ctx,
+          tx,
+          accepted.map((a) => a.statuses),
+        );
+      },
+      SEND_BATCHING,
+    );
+    sendRecorders.set(ctx, record);
+  }
+  return record;
+}
 
 /** `POST /{phone_number_id}/messages`: a send, a mark-as-read, or a typing indicator. */
 export async function postMessages(ctx: AppContext, phoneNumberId: string, body: Body): Promise<unknown> {
@@ -117,15 +160,9 @@ export async function postMessages(ctx: AppContext, phoneNumberId: string, body:
   if (failure?.mode === "sync") throw injectedError(failure);
 
   const wamid = newWamid(checked.waId);
-  await ctx.db.transaction(async (tx) => {
-    await store.insertSend(tx, {
-      phoneNumberId,
-      wamid,
-      recipient: checked.waId,
-      type: checked.type,
-      body,
-    });
-    await enqueueStatuses(ctx, tx, {
+  await recordSend(ctx)({
+    send: { phone_number_id: phoneNumberId, wamid, recipient: checked.waId, type: checked.type, body },
+    statuses: {
       phone_number_id: phoneNumberId,
       wamid,
       recipient: checked.waId,
@@ -134,7 +171,7 @@ export async function postMessages(ctx: AppContext, phoneNumberId: string, body:
       ...(typeof body.biz_opaque_callback_data === "string"
         ? { biz_opaque_callback_data: body.biz_opaque_callback_data }
         : {}),
-    });
+    },
   });
   return {
     messaging_product: "whatsapp",

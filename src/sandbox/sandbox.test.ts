@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import sql from "sql-template-tag";
 import { startTestApp, type TestApp, type TestProject } from "../../test/support/app.ts";
 import { insertSandboxNumber } from "../../test/support/fixtures.ts";
 import { startWebhookSink, type WebhookSink } from "../../test/support/webhook-sink.ts";
@@ -57,6 +58,18 @@ const send = (body: Record<string, unknown>, id = number.phone_number_id) =>
   }>(target, { method: "POST", path: `/${id}/messages`, json: { messaging_product: "whatsapp", ...body } });
 
 const text = (to: string, body = "hello") => ({ to, type: "text", text: { body } });
+
+/** `count` recipients starting with `prefix`, as the sandbox normalises them (wa_id). */
+const recipients = (prefix: string, count: number) =>
+  Array.from({ length: count }, (_, i) => `${prefix}${String(i).padStart(11 - prefix.length, "0")}`);
+
+/** The sandbox's recorded sends among `wamids`, as `recipient wamid`, sorted. */
+async function recordedSends(wamids: string[]): Promise<string[]> {
+  const rows = await t.ctx.db.query<{ recipient: string; wamid: string }>(
+    sql`SELECT recipient, wamid FROM sandbox_sends WHERE wamid = ANY(${wamids}::text[])`,
+  );
+  return rows.map((r) => `${r.recipient} ${r.wamid}`).sort();
+}
 
 before(async () => {
   sink = await startWebhookSink();
@@ -124,6 +137,32 @@ describe("sandbox messages", () => {
       category: "service",
       type: "free_customer_service",
     });
+  });
+
+  it("records concurrent sends once each and posts each one's statuses, echoing its callback data", async () => {
+    const to = recipients("1555701", 20);
+    const results = await Promise.all(
+      to.map((recipient, i) =>
+        send({
+          to: recipient,
+          type: "template",
+          template: { name: "hello_world", language: { code: "en_US" } },
+          biz_opaque_callback_data: `callback-${i}`,
+        }),
+      ),
+    );
+    const wamids = results.map((r) => r.messages[0]!.id);
+    assert.deepEqual(
+      await recordedSends(wamids),
+      to.map((recipient, i) => `${recipient} ${wamids[i]}`).sort(),
+    );
+    await sink.waitFor(() => wamids.every((wamid) => statusesOf(wamid).length === 3));
+    for (const [i, wamid] of wamids.entries()) {
+      assert.deepEqual(
+        statusesOf(wamid).map((s) => [s.status, s.biz_opaque_callback_data]),
+        ["sent", "delivered", "read"].map((status) => [status, `callback-${i}`]),
+      );
+    }
   });
 
   it("validates templates against the number's WABA: existence, language, approval and parameter count", async () => {
@@ -355,6 +394,56 @@ describe("sandbox failure injection", () => {
     assert.equal(error!.code, 131049);
     assert.equal(error!.message, "This message was not delivered to maintain healthy ecosystem engagement.");
     assert.deepEqual(error!.error_data, { details: "ecosystem" });
+  });
+
+  // A use that one send holds locked is skipped by a concurrent one (consumeFailure's SKIP
+  // LOCKED), so on PostgreSQL fewer than N of a burst may fail; each use taken fails exactly one.
+  it("fails one of concurrent sends per use taken, synchronously or asynchronously", async () => {
+    const failing = await insertSandboxNumber(t, project.projectId);
+    const usesTaken = async (mode: string, injected: number) => {
+      const [row] = await t.ctx.db.query<{ remaining: number }>(sql`
+        SELECT remaining FROM sandbox_failures WHERE phone_number_id = ${failing.phone_number_id} AND mode = ${mode}`);
+      return injected - row!.remaining;
+    };
+    const injectSend = (mode: string, code: number) =>
+      inject(project, {
+        phone_number_id: failing.phone_number_id,
+        operation: "send",
+        mode,
+        error: { code },
+        remaining: 3,
+      });
+
+    assert.equal((await injectSend("sync", 131026)).statusCode, 201);
+    const syncTo = recipients("1555702", 10);
+    const syncResults = await Promise.allSettled(
+      syncTo.map((recipient) => send(text(recipient), failing.phone_number_id)),
+    );
+    const refused = syncResults.filter((r) => r.status === "rejected");
+    assert.ok(refused.length >= 1);
+    assert.equal(refused.length, await usesTaken("sync", 3));
+    for (const { reason } of refused) assert.equal((reason as GraphApiError).error.code, 131026);
+    const accepted = syncResults.flatMap((r, i) =>
+      r.status === "fulfilled" ? [`${syncTo[i]} ${r.value.messages[0]!.id}`] : [],
+    );
+    assert.deepEqual(await recordedSends(accepted.map((a) => a.split(" ")[1]!)), accepted.sort());
+
+    assert.equal((await injectSend("async", 131049)).statusCode, 201);
+    const asyncResults = await Promise.all(
+      recipients("1555703", 10).map((recipient) => send(text(recipient), failing.phone_number_id)),
+    );
+    const wamids = asyncResults.map((r) => r.messages[0]!.id);
+    assert.equal((await recordedSends(wamids)).length, 10);
+    const outcome = () =>
+      wamids.map((wamid) =>
+        statusesOf(wamid)
+          .map((s) => s.status)
+          .join(","),
+      );
+    await sink.waitFor(() => outcome().every((o) => o === "failed" || o === "sent,delivered,read"));
+    const failed = outcome().filter((o) => o === "failed").length;
+    assert.ok(failed >= 1);
+    assert.equal(failed, await usesTaken("async", 3));
   });
 
   it("validates injections and keeps them to the caller's own numbers", async () => {

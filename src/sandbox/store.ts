@@ -18,15 +18,15 @@ export interface SandboxSendRow {
   created_at: string;
 }
 
-export async function insertSend(
-  db: Queryable,
-  send: { phoneNumberId: string; wamid: string; recipient: string; type: string; body: unknown },
-): Promise<SandboxSendRow> {
-  const [row] = await db.query<SandboxSendRow>(sql`
+export type NewSend = Pick<SandboxSendRow, "phone_number_id" | "wamid" | "recipient" | "type" | "body">;
+
+/** Records accepted sends in one statement. */
+export async function insertSends(db: Queryable, sends: NewSend[]): Promise<void> {
+  await db.query(sql`
     INSERT INTO sandbox_sends (phone_number_id, wamid, recipient, type, body)
-    VALUES (${send.phoneNumberId}, ${send.wamid}, ${send.recipient}, ${send.type}, ${json(send.body)})
-    RETURNING *`);
-  return row!;
+    SELECT phone_number_id, wamid, recipient, type, body
+    FROM jsonb_to_recordset(${json(sends)}::jsonb)
+      AS s(phone_number_id text, wamid text, recipient text, type text, body jsonb)`);
 }
 
 export async function listSends(

@@ -127,18 +127,25 @@ export function statusObject(job: StatusJob, status: "sent" | "delivered" | "rea
   };
 }
 
-/** Schedules the status webhooks of an accepted send, in the caller's transaction. */
-export async function enqueueStatuses(ctx: AppContext, tx: Queryable, job: StatusJob): Promise<void> {
-  await ctx.jobs.send(SANDBOX_STATUS_QUEUE, job, {
-    ...inTransaction(tx),
-    retryLimit: 5,
-    retryDelay: 1,
-    retryBackoff: true,
-    retryDelayMax: 60,
-    // A worker killed mid-job leaves it active; it is retried after this (a repeated status is
-    // harmless: statuses only move forward).
-    expireInSeconds: 30,
-  });
+/**
+ * Schedules the status webhooks of accepted sends, one job each (the worker batches them per
+ * number), in one insert through the caller's transaction.
+ */
+export async function enqueueStatuses(ctx: AppContext, tx: Queryable, jobs: StatusJob[]): Promise<void> {
+  await ctx.jobs.insert(
+    SANDBOX_STATUS_QUEUE,
+    jobs.map((data) => ({
+      data,
+      retryLimit: 5,
+      retryDelay: 1,
+      retryBackoff: true,
+      retryDelayMax: 60,
+      // A worker killed mid-job leaves it active; it is retried after this (a repeated status is
+      // harmless: statuses only move forward).
+      expireInSeconds: 30,
+    })),
+    inTransaction(tx),
+  );
 }
 
 class ReceiverUnavailable extends Error {}
