@@ -113,11 +113,18 @@ export async function recordBroadcastStatuses(
     return recipientId ? [{ ...change, recipientId }] : [];
   });
   if (tracked.length === 0) return;
+  // A `sent` status changes only a recipient given up as `send_outcome_unknown`: the others are
+  // not locked for it, so the runner marking them sent meanwhile never waits for this
+  // transaction (the sandbox, like Meta, can report `sent` before the runner records the send).
+  const dated = new Set(tracked.filter((t) => t.status.status !== "sent").map((t) => t.recipientId));
+  const sentOnly = [...new Set(tracked.map((t) => t.recipientId))].filter((id) => !dated.has(id));
   const recipients = new Map(
     (
       await tx.query<TrackedRecipient>(sql`
         SELECT id, status, sent_at, message_id, wamid, failed_at, delivered_at, read_at, error_message, error_details
-        FROM broadcast_recipients WHERE id = ANY(${[...new Set(tracked.map((t) => t.recipientId))]}::uuid[])
+        FROM broadcast_recipients
+        WHERE id = ANY(${[...dated]}::uuid[])
+          OR (id = ANY(${sentOnly}::uuid[]) AND status = 'failed' AND error_details->>'code' = 'send_outcome_unknown')
         ORDER BY id FOR UPDATE`)
     ).map((r) => [r.id, r]),
   );
