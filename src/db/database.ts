@@ -97,7 +97,11 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
  * connection parses and plans it once instead of on every call (planning costs more than
  * running most of Parley's statements). The name is a hash of the text, remembered per text.
  * Statements with many values or a long text (bulk inserts, whose text grows with their rows)
- * stay unnamed, which bounds how many statements a connection keeps.
+ * stay unnamed, which bounds how many statements a connection keeps. So do the batch
+ * statements that join a `jsonb_to_recordset` to a table: a connection's cached plan for them
+ * is made for the table sizes of its first calls, and a plan made when a fresh table was empty
+ * keeps scanning it whole after it has grown (a 10,000-recipient broadcast spent a third of
+ * PostgreSQL's time that way); planned at each call, they look rows up by index.
  */
 const MAX_PREPARED_VALUES = 100;
 const MAX_PREPARED_TEXT = 8_000;
@@ -106,6 +110,7 @@ const statementNames = new Map<string, string>();
 function statementName(text: string, values: unknown[] | undefined): string | undefined {
   if (!values?.length || values.length > MAX_PREPARED_VALUES || text.length > MAX_PREPARED_TEXT)
     return undefined;
+  if (text.includes("jsonb_to_recordset")) return undefined;
   let name = statementNames.get(text);
   if (!name) {
     // Bounded anyway (Parley's statements are fixed texts); a safety valve all the same.
