@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
-import { PGlite } from "@electric-sql/pglite";
+import { PGlite, parse, protocol } from "@electric-sql/pglite";
 import pg from "pg";
 import type { Sql } from "sql-template-tag";
 
@@ -62,10 +62,81 @@ const pgTypes = {
   },
 } as pg.CustomTypesConfig;
 
-function pgliteQueryable(target: Pick<PGlite, "query" | "exec">): Queryable {
+const { serialize } = protocol;
+
+function concatMessages(parts: Uint8Array[]): Uint8Array {
+  const joined = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    joined.set(part, offset);
+    offset += part.length;
+  }
+  return joined;
+}
+
+/**
+ * Runs named prepared statements on PGlite through its wire protocol, which its own `query`
+ * does not offer (it parses and plans every call). The statement is parsed once (with its
+ * parameter types remembered); each call then binds, describes and executes it in one message.
+ * Callers hold PGlite's locks the way its `query` does.
+ */
+function pglitePreparedStatements(db: PGlite) {
+  const parameterTypes = new Map<string, number[]>();
+  return async <T>(name: string, text: string, values: unknown[]): Promise<T[]> => {
+    let types = parameterTypes.get(name);
+    if (!types) {
+      const { messages } = await db.execProtocol(
+        concatMessages([
+          serialize.parse({ name, text }),
+          serialize.describe({ type: "S", name }),
+          serialize.sync(),
+        ]),
+        { syncToFs: false },
+      );
+      const description = messages.find((m) => m.name === "parameterDescription") as
+        | { dataTypeIDs: number[] }
+        | undefined;
+      types = description?.dataTypeIDs ?? [];
+      parameterTypes.set(name, types);
+    }
+    const params = values.map((value, i) => {
+      if (value === null || value === undefined) return null;
+      const serializer = db.serializers[types[i]!];
+      return serializer ? serializer(value) : String(value);
+    });
+    const { messages } = await db.execProtocol(
+      concatMessages([
+        serialize.bind({ statement: name, values: params }),
+        serialize.describe({ type: "P" }),
+        serialize.execute({}),
+        serialize.sync(),
+      ]),
+      { syncToFs: false },
+    );
+    return (parse.parseResults(messages, db.parsers, { parsers: pgliteParsers })[0]?.rows ?? []) as T[];
+  };
+}
+
+function pgliteQueryable(
+  db: PGlite,
+  target: Pick<PGlite, "query" | "exec">,
+  prepared: ReturnType<typeof pglitePreparedStatements>,
+  inTransaction: boolean,
+): Queryable {
   const execute = async <T>(text: string, values?: unknown[]) => {
-    const result = await target.query<T>(text, values as unknown[], { parsers: pgliteParsers });
-    return { rows: result.rows };
+    const name = statementName(text, values);
+    if (!name) {
+      const result = await target.query<T>(text, values as unknown[], { parsers: pgliteParsers });
+      return { rows: result.rows };
+    }
+    // The locks PGlite's own query takes: outside a transaction, wait for any open one.
+    const run = () =>
+      db._runExclusiveQuery(async () => {
+        const rows = await prepared<T>(name, text, values!);
+        if (!inTransaction) await db.syncToFs();
+        return rows;
+      });
+    return { rows: await (inTransaction ? run() : db._runExclusiveTransaction(run)) };
   };
   return {
     execute,
@@ -81,12 +152,13 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
   if (dataDir) fs.mkdirSync(dataDir, { recursive: true });
   const db = await PGlite.create(dataDir);
   await db.exec("SET TIME ZONE 'UTC'");
-  const base = pgliteQueryable(db);
+  const prepared = pglitePreparedStatements(db);
+  const base = pgliteQueryable(db, db, prepared, false);
   return {
     engine: "pglite",
     pglite: db,
     ...base,
-    transaction: (fn) => db.transaction((tx) => fn(pgliteQueryable(tx))),
+    transaction: (fn) => db.transaction((tx) => fn(pgliteQueryable(db, tx, prepared, true))),
     listen: (channel, onPayload) => db.listen(channel, onPayload),
     close: () => db.close(),
   };
@@ -94,8 +166,8 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
 
 /**
  * A parameterised statement of bounded size runs as a named prepared statement, so each pooled
- * connection parses and plans it once instead of on every call (planning costs more than
- * running most of Parley's statements). The name is a hash of the text, remembered per text.
+ * connection (or the one PGlite session) parses and plans it once instead of on every call
+ * (planning costs more than running most of Parley's statements). The name is a hash of the text, remembered per text.
  * Statements with many values or a long text (bulk inserts, whose text grows with their rows)
  * stay unnamed, which bounds how many statements a connection keeps. So do the batch
  * statements that join a `jsonb_to_recordset` to a table: a connection's cached plan for them
