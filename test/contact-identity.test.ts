@@ -388,6 +388,63 @@ describe("contact identity (BSUIDs)", () => {
     assert.equal(changes().length, changesAfter);
   });
 
+  it("resolves the senders of one webhook in order, around a number change among them", async () => {
+    const oldPhone = "15550609000";
+    const newPhone = "15550609999";
+    const otherPhone = "15550609500";
+    const before = changes().length;
+    const message = (id: string, from: string, extra: Record<string, unknown> = {}) => ({
+      id: `wamid.ID${Date.now()}${id}`,
+      from,
+      timestamp: String(Math.floor(Date.now() / 1000)),
+      type: "text",
+      text: { body: id },
+      ...extra,
+    });
+    // New sender, her number change, her first message from the new number, and another new
+    // sender writing twice: the message from the new number must find her moved contact.
+    const messages = [
+      message("first", oldPhone),
+      message("notice", oldPhone, {
+        type: "system",
+        system: {
+          body: `User Ana changed from ${oldPhone} to ${newPhone}`,
+          wa_id: newPhone,
+          type: "user_changed_number",
+        },
+      }),
+      message("moved", newPhone),
+      message("other-1", otherPhone),
+      message("other-2", otherPhone),
+    ];
+    const result = await simulateWebhookValue(t.ctx, {
+      phoneNumberId: number.phone_number_id,
+      value: {
+        messaging_product: "whatsapp",
+        metadata: { display_phone_number: "15550100000", phone_number_id: number.phone_number_id },
+        contacts: [
+          { profile: { name: "Ana" }, wa_id: oldPhone },
+          { profile: { name: "Ana" }, wa_id: newPhone },
+          { profile: { name: "Bea" }, wa_id: otherPhone },
+        ],
+        messages,
+      },
+    });
+    assert.equal(result.receiver_status, 200);
+    for (const m of messages) await sink.waitFor(receivedFor(m.id));
+    await sink.waitFor(() => changes().length === before + 1);
+    assert.equal((changes().at(-1)!.body as Json).contact.wa_id, newPhone);
+    assert.equal((await get(a, `/whatsapp/contacts/${oldPhone}`)).statusCode, 404, "her number moved");
+    const ana = (await get(a, `/whatsapp/contacts/${newPhone}`)).json().data;
+    assert.equal(ana.profile_name, "Ana");
+    assert.equal(conversationOf(messages[2]!.id), conversationOf(messages[0]!.id));
+    const bea = (await get(a, `/whatsapp/contacts/${otherPhone}`)).json().data;
+    assert.equal(bea.profile_name, "Bea");
+    assert.notEqual(bea.id, ana.id);
+    assert.equal(conversationOf(messages[4]!.id), conversationOf(messages[3]!.id));
+    assert.notEqual(conversationOf(messages[3]!.id), conversationOf(messages[0]!.id));
+  });
+
   it("accepts identity_changed as a webhook event", async () => {
     const hook = await t.api(a, {
       method: "POST",

@@ -59,6 +59,30 @@ export async function resolveInboundContact(
   if (!found && identity.waId) found = await findOrCreateContactByWaId(tx, projectId, identity.waId);
   if (!found && identity.bsuid) found = await findOrCreateContactByBsuid(tx, projectId, identity.bsuid);
   if (!found) return undefined;
+  return settleInboundIdentity(tx, number, found, identity, change);
+}
+
+/**
+ * Whether a sender can be found by number alone, with no BSUID to match first and no system
+ * notice naming a former identity: then `findOrCreateContactsByWaId` finds it (for several
+ * senders at once) and `settleInboundIdentity` does the rest of `resolveInboundContact`.
+ */
+export function foundByNumberAlone(identity: ContactIdentity, change?: IdentityChange): boolean {
+  return !change && !identity.bsuid && identity.waId !== undefined;
+}
+
+/**
+ * The second half of `resolveInboundContact`, for the contact `found` for the sender (flagged
+ * `inserted` when it was just created): stores the identity Meta sent and answers the events.
+ */
+export async function settleInboundIdentity(
+  tx: Queryable,
+  number: PhoneNumberRow,
+  found: ContactRow & { inserted?: boolean },
+  identity: ContactIdentity,
+  change?: IdentityChange,
+): Promise<{ contact: ContactRow; events: ParleyEvent[]; numberTakenBy?: string }> {
+  const projectId = number.project_id;
   let numberTakenBy: string | undefined;
   if (change?.newWaId && identity.waId && found.wa_id !== identity.waId)
     numberTakenBy = (await lockContactByWaId(tx, projectId, identity.waId))?.id;

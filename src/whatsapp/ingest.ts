@@ -12,6 +12,7 @@ import {
   type ContactIdentity,
   type ContactRow,
   findOrCreateContactByWaId,
+  findOrCreateContactsByWaId,
 } from "../modules/contacts/store.ts";
 import { presentConversation } from "../modules/conversations/presenter.ts";
 import {
@@ -32,7 +33,12 @@ import {
 } from "../modules/messages/store.ts";
 import type { PhoneNumberRow } from "../modules/phone-numbers/store.ts";
 import { startInactivityTimers } from "../webhooks/inactivity.ts";
-import { type IdentityChange, resolveInboundContact } from "./identity.ts";
+import {
+  foundByNumberAlone,
+  type IdentityChange,
+  resolveInboundContact,
+  settleInboundIdentity,
+} from "./identity.ts";
 
 /**
  * A person in Meta's `contacts[]`: the phone number (`wa_id`, withheld for some username
@@ -202,40 +208,73 @@ interface ResolvedMessage {
   events: ParleyEvent[];
 }
 
-/** Resolves who sent each message (one after another: a message may create the next one's contact). */
+/**
+ * Resolves who sent each message of each value, in order (a message may create or change the
+ * next one's contact). A run of senders found by number alone — the usual case — is looked up
+ * with one statement; a sender with a BSUID or an identity change is resolved on its own,
+ * after the run before it.
+ */
 async function resolveSenders(
   ctx: AppContext,
   tx: Queryable,
-  number: PhoneNumberRow,
-  value: WebhookValue,
-): Promise<ResolvedMessage[]> {
-  if (!number.inbound_processing_enabled) {
-    if (value.messages?.length)
-      ctx.log.debug(
-        { phone_number_id: number.phone_number_id },
-        "inbound processing disabled: messages ignored",
-      );
-    return [];
+  values: { number: PhoneNumberRow; value: WebhookValue }[],
+): Promise<ResolvedMessage[][]> {
+  const resolved = values.map((): ResolvedMessage[] => []);
+  let run: {
+    at: number;
+    number: PhoneNumberRow;
+    message: ResolvedMessage["message"];
+    identity: ContactIdentity;
+  }[] = [];
+  const resolveRun = async () => {
+    const found = await findOrCreateContactsByWaId(
+      tx,
+      run.map(({ number, identity }) => ({
+        projectId: number.project_id,
+        waId: identity.waId!,
+        profileName: identity.profileName,
+      })),
+    );
+    // A contact met twice in the run is settled the second time as the first left it.
+    const settled = new Map<string, ContactRow>();
+    for (const [i, { at, number, message, identity }] of run.entries()) {
+      const contact = settled.get(found[i]!.id) ?? found[i]!;
+      const result = await settleInboundIdentity(tx, number, contact, identity);
+      settled.set(contact.id, result.contact);
+      resolved[at]!.push({ number, message, contact: result.contact, events: result.events });
+    }
+    run = [];
+  };
+  for (const [at, { number, value }] of values.entries()) {
+    if (!number.inbound_processing_enabled) {
+      if (value.messages?.length)
+        ctx.log.debug(
+          { phone_number_id: number.phone_number_id },
+          "inbound processing disabled: messages ignored",
+        );
+      continue;
+    }
+    const contacts = Array.isArray(value.contacts) ? value.contacts : [];
+    for (const message of value.messages ?? []) {
+      if (!message.id) continue;
+      const sender = senderOf(message, contacts);
+      const inbound = message as ResolvedMessage["message"];
+      if (foundByNumberAlone(sender.identity, sender.change)) {
+        run.push({ at, number, message: inbound, identity: sender.identity });
+        continue;
+      }
+      if (run.length) await resolveRun();
+      const found = await resolveInboundContact(tx, number, sender.identity, sender.change);
+      if (!found) continue;
+      if (found.numberTakenBy)
+        ctx.log.warn(
+          { contact_id: found.contact.id, holder_contact_id: found.numberTakenBy, wamid: message.id },
+          "user_changed_number: another contact holds the new number; the contact keeps its old one",
+        );
+      resolved[at]!.push({ number, message: inbound, contact: found.contact, events: found.events });
+    }
   }
-  const contacts = Array.isArray(value.contacts) ? value.contacts : [];
-  const resolved: ResolvedMessage[] = [];
-  for (const message of value.messages ?? []) {
-    if (!message.id) continue;
-    const sender = senderOf(message, contacts);
-    const found = await resolveInboundContact(tx, number, sender.identity, sender.change);
-    if (!found) continue;
-    if (found.numberTakenBy)
-      ctx.log.warn(
-        { contact_id: found.contact.id, holder_contact_id: found.numberTakenBy, wamid: message.id },
-        "user_changed_number: another contact holds the new number; the contact keeps its old one",
-      );
-    resolved.push({
-      number,
-      message: message as ResolvedMessage["message"],
-      contact: found.contact,
-      events: found.events,
-    });
-  }
+  if (run.length) await resolveRun();
   return resolved;
 }
 
@@ -483,8 +522,7 @@ export async function ingestValues(
   tx: Queryable,
   values: { number: PhoneNumberRow; value: WebhookValue }[],
 ): Promise<ParleyEvent[]> {
-  const senders: ResolvedMessage[][] = [];
-  for (const { number, value } of values) senders.push(await resolveSenders(ctx, tx, number, value));
+  const senders = await resolveSenders(ctx, tx, values);
   const messageEvents = await storeInboundMessages(ctx, tx, senders.flat());
   const events: ParleyEvent[] = [];
   for (const [i, { number, value }] of values.entries()) {
