@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import sql from "sql-template-tag";
 import { startTestApp, type TestApp } from "../../test/support/app.ts";
-import { EVENTS_CHANNEL, type EventNotice, publishEvents } from "./publish.ts";
+import { insertSandboxNumber } from "../../test/support/fixtures.ts";
+import { EVENTS_CHANNEL, type EventNotice, publishEvents, publishMetaPayloads } from "./publish.ts";
 
 let t: TestApp;
 before(async () => {
@@ -67,5 +69,61 @@ describe("event outbox", () => {
       deliveries.map((d) => d.event),
       ["whatsapp.phone_number.created"],
     );
+  });
+
+  it("queues Meta's bodies for the numbers that have a meta webhook, byte for byte, in one call", async () => {
+    const { projectId } = await t.createProject();
+    const [withHook, withoutHook, pausedHook] = [
+      await insertSandboxNumber(t, projectId),
+      await insertSandboxNumber(t, projectId),
+      await insertSandboxNumber(t, projectId),
+    ];
+    for (const [number, active] of [
+      [withHook!, true],
+      [pausedHook!, false],
+    ] as const) {
+      await t.ctx.db.query(sql`
+        INSERT INTO webhooks (project_id, phone_number_ref, kind, url, events, secret_key, active)
+        VALUES (${projectId}, ${number.id}, 'meta', 'https://example.com/meta', ARRAY[]::text[], 'k', ${active})`);
+    }
+    const heard: EventNotice[] = [];
+    const unlisten = await t.ctx.db.listen(EVENTS_CHANNEL, (payload) => heard.push(JSON.parse(payload)));
+    try {
+      const body = (n: number) => `{"object":"whatsapp_business_account", "entry":[{"n":${n}}]}`;
+      await t.ctx.db.transaction((tx) =>
+        publishMetaPayloads(
+          tx,
+          [withHook!, withoutHook!, pausedHook!, withHook!].map((number, n) => ({
+            projectId,
+            phoneNumberRef: number.id,
+            body: body(n),
+            field: n === 3 ? "message_template_status_update" : "messages",
+          })),
+        ),
+      );
+      const deliveries = await t.ctx.db.query<{
+        id: string;
+        event: string;
+        body: string;
+        idempotency_key: string;
+      }>(
+        sql`SELECT id, event, body, idempotency_key FROM webhook_deliveries
+            WHERE project_id = ${projectId} ORDER BY body`,
+      );
+      const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+      assert.deepEqual(
+        deliveries.map(({ event, body, idempotency_key }) => ({ event, body, idempotency_key })),
+        [
+          { event: "meta.messages", body: body(0), idempotency_key: sha256(body(0)) },
+          { event: "meta.message_template_status_update", body: body(3), idempotency_key: sha256(body(3)) },
+        ],
+      );
+      const deadline = Date.now() + 5_000;
+      while (heard.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(heard.map((n) => n.id).sort(), deliveries.map((d) => d.id).sort());
+      assert.ok(heard.every((n) => n.phone_number_ref === withHook!.id && n.conversation_id === null));
+    } finally {
+      await unlisten();
+    }
   });
 });

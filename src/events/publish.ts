@@ -125,31 +125,41 @@ export async function announceToInboxes(tx: Queryable, ...changes: InboxChange[]
   await tx.query(sql`SELECT pg_notify(${INBOX_CHANNEL}, notice) FROM unnest(${notices}::text[]) AS notice`);
 }
 
+/** Meta's webhook body for one number's `meta` webhook; `field` is Meta's change field (`messages`, …). */
+export interface MetaPayload {
+  projectId: string;
+  phoneNumberRef: string;
+  body: string;
+  field: string;
+}
+
 /**
- * Queues Meta's webhook body, byte for byte, for the number's `meta` webhook (at most one),
- * inside the caller's transaction. `X-Idempotency-Key` is the SHA-256 of the body, so a
- * receiver recognises Meta's own retries of the same payload. `field` is Meta's change field
- * (`messages`, …); the delivery's event is `meta.<field>`.
+ * Queues Meta's webhook bodies, byte for byte, for their numbers' `meta` webhooks (at most one
+ * per number), inside the caller's transaction, with one statement for all of them.
+ * `X-Idempotency-Key` is the SHA-256 of the body, so a receiver recognises Meta's own retries of
+ * the same payload. The delivery's event is `meta.<field>`.
  */
-export async function publishMetaPayload(
-  tx: Queryable,
-  target: { projectId: string; phoneNumberRef: string; body: string; field: string },
-): Promise<void> {
-  const key = createHash("sha256").update(target.body).digest("hex");
-  const rows = await tx.query<{ id: string }>(sql`
+export async function publishMetaPayloads(tx: Queryable, payloads: MetaPayload[]): Promise<void> {
+  if (payloads.length === 0) return;
+  const rows = payloads.map((p, ord) => ({
+    ord,
+    project_id: p.projectId,
+    phone_number_ref: p.phoneNumberRef,
+    event: `meta.${p.field}`,
+    body: p.body,
+    idempotency_key: createHash("sha256").update(p.body).digest("hex"),
+  }));
+  const notices = await tx.query<EventNotice>(sql`
     INSERT INTO webhook_deliveries (project_id, webhook_id, event, body, idempotency_key, phone_number_ref)
-    SELECT w.project_id, w.id, ${`meta.${target.field}`}, ${target.body}, ${key}, w.phone_number_ref
-    FROM webhooks w
-    WHERE w.project_id = ${target.projectId} AND w.phone_number_ref = ${target.phoneNumberRef}
+    SELECT w.project_id, w.id, p.event, p.body, p.idempotency_key, w.phone_number_ref
+    FROM jsonb_to_recordset(${json(rows)}::jsonb)
+      AS p(ord int, project_id uuid, phone_number_ref uuid, event text, body text, idempotency_key text)
+    JOIN webhooks w ON w.project_id = p.project_id AND w.phone_number_ref = p.phone_number_ref
       AND w.kind = 'meta' AND (w.active OR w.paused_reason IS NOT NULL)
-    RETURNING id`);
-  if (rows.length === 0) return;
-  const notice = {
-    id: rows[0]!.id,
-    project_id: target.projectId,
-    type: `meta.${target.field}`,
-    phone_number_ref: target.phoneNumberRef,
-    conversation_id: null,
-  } satisfies EventNotice;
-  await tx.query(sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify(notice)})`);
+    ORDER BY p.ord
+    RETURNING id, project_id, event AS type, phone_number_ref, NULL::uuid AS conversation_id`);
+  if (notices.length === 0) return;
+  await tx.query(sql`
+    SELECT pg_notify(${EVENTS_CHANNEL}, notice)
+    FROM unnest(${notices.map((n) => JSON.stringify(n))}::text[]) AS notice`);
 }

@@ -1,9 +1,9 @@
 import sql from "sql-template-tag";
 import type { AppContext } from "../context.ts";
 import { groupCommit } from "../db/group-commit.ts";
-import { publishMetaPayload } from "../events/publish.ts";
+import { type MetaPayload, publishMetaPayloads } from "../events/publish.ts";
 import type { Server } from "../http/types.ts";
-import { findLivePhoneNumberByMetaId, type PhoneNumberRow } from "../modules/phone-numbers/store.ts";
+import { findLivePhoneNumbersByMetaIds, type PhoneNumberRow } from "../modules/phone-numbers/store.ts";
 import { ingestValues, publishIngestEvents, type WebhookValue } from "./ingest.ts";
 import { sandboxAppSecret, verifyMetaSignature } from "./webhook-signature.ts";
 
@@ -22,7 +22,7 @@ interface WebhookBody {
 /** A verified webhook's changes for Parley's numbers, and what its numbers' `meta` webhooks get. */
 interface VerifiedWebhook {
   routed: { number: PhoneNumberRow; value: WebhookValue }[];
-  forwards: ReturnType<typeof metaForwards>;
+  forwards: MetaPayload[];
 }
 
 /**
@@ -43,10 +43,24 @@ export function webhookReceiverRoutes(app: Server, ctx: AppContext): void {
         tx,
         webhooks.flatMap((w) => w.routed),
       );
-      for (const forward of webhooks.flatMap((w) => w.forwards)) await publishMetaPayload(tx, forward);
+      await publishMetaPayloads(
+        tx,
+        webhooks.flatMap((w) => w.forwards),
+      );
       await publishIngestEvents(ctx, tx, events);
     },
     INGEST_BATCHING,
+  );
+  // Webhooks arriving together look their numbers up together too: one statement for a burst.
+  const findNumber = groupCommit<string, PhoneNumberRow | undefined>(
+    ctx.db,
+    async (db, ids) => {
+      const numbers = new Map(
+        (await findLivePhoneNumbersByMetaIds(db, [...new Set(ids)])).map((n) => [n.phone_number_id, n]),
+      );
+      return ids.map((id) => numbers.get(id));
+    },
+    { maxBatch: 100, parallel: 2, transaction: false },
   );
   app.register(async (scope) => {
     // The signature covers the exact bytes Meta sent, so the body is kept raw here.
@@ -76,7 +90,7 @@ export function webhookReceiverRoutes(app: Server, ctx: AppContext): void {
       const routed: { number: PhoneNumberRow; value: WebhookValue }[] = [];
       for (const change of changes) {
         const id = change?.value?.metadata?.phone_number_id;
-        const number = id ? await findLivePhoneNumberByMetaId(ctx.db, id) : undefined;
+        const number = typeof id === "string" && id ? await findNumber(id) : undefined;
         if (number) routed.push({ number, value: change.value! });
         else request.log.info({ phone_number_id: id }, "webhook for an unknown phone number ignored");
       }
@@ -108,7 +122,7 @@ function metaForwards(
   entries: NonNullable<WebhookBody["entry"]>,
   changeCount: number,
   routed: { number: PhoneNumberRow; value: WebhookValue }[],
-): { projectId: string; phoneNumberRef: string; body: string; field: string }[] {
+): MetaPayload[] {
   const numbers = new Map(routed.map((r) => [r.number.phone_number_id, r.number]));
   return [...numbers.values()].map((number) => {
     const own = entries

@@ -90,6 +90,16 @@ export async function findLivePhoneNumberByMetaId(
   return row;
 }
 
+/** The live numbers among Meta's ids `phoneNumberIds` (unknown and deleted ones left out). */
+export async function findLivePhoneNumbersByMetaIds(
+  db: Queryable,
+  phoneNumberIds: string[],
+): Promise<PhoneNumberRow[]> {
+  return db.query<PhoneNumberRow>(
+    sql`SELECT * FROM phone_numbers WHERE phone_number_id = ANY(${phoneNumberIds}::text[]) AND deleted_at IS NULL`,
+  );
+}
+
 /** A live number of one project by Meta's id; another project's number is not found. */
 /** A live number by Parley's own id, for a caller holding a reference Parley signed (media URLs). */
 export async function findLivePhoneNumberByRef(
