@@ -23,7 +23,11 @@ import {
   withTempDir,
 } from "../modules/media/service.ts";
 import { isMediaId } from "../modules/media/urls.ts";
-import { findProjectPhoneNumber, type PhoneNumberRow } from "../modules/phone-numbers/store.ts";
+import {
+  findProjectPhoneNumber,
+  lookUpLivePhoneNumber,
+  type PhoneNumberRow,
+} from "../modules/phone-numbers/store.ts";
 import { GraphApiError } from "../whatsapp/graph-client.ts";
 import { MAX_MEDIA_BYTES } from "../whatsapp/media-types.ts";
 import { MetaApiError, metaError, unknownObjectError } from "../whatsapp/meta-errors.ts";
@@ -41,8 +45,8 @@ function checkVersion(version: string): void {
 
 /** The project's live number `id`, refused as Meta refuses an id it does not know. */
 async function projectNumber(ctx: AppContext, projectId: string, id: string): Promise<PhoneNumberRow> {
-  const number = /^\d+$/.test(id) ? await findProjectPhoneNumber(ctx.db, projectId, id) : undefined;
-  if (!number) throw new MetaApiError(unknownObjectError(id));
+  const number = /^\d+$/.test(id) ? await lookUpLivePhoneNumber(ctx.db, id) : undefined;
+  if (number?.project_id !== projectId) throw new MetaApiError(unknownObjectError(id));
   return number;
 }
 

@@ -3,7 +3,7 @@ import type { AppContext } from "../context.ts";
 import { groupCommit } from "../db/group-commit.ts";
 import { type MetaPayload, publishMetaPayloads } from "../events/publish.ts";
 import type { Server } from "../http/types.ts";
-import { findLivePhoneNumbersByMetaIds, type PhoneNumberRow } from "../modules/phone-numbers/store.ts";
+import { lookUpLivePhoneNumber, type PhoneNumberRow } from "../modules/phone-numbers/store.ts";
 import { ingestValues, publishIngestEvents, type WebhookValue } from "./ingest.ts";
 import { sandboxAppSecret, verifyMetaSignature } from "./webhook-signature.ts";
 
@@ -51,17 +51,6 @@ export function webhookReceiverRoutes(app: Server, ctx: AppContext): void {
     },
     INGEST_BATCHING,
   );
-  // Webhooks arriving together look their numbers up together too: one statement for a burst.
-  const findNumber = groupCommit<string, PhoneNumberRow | undefined>(
-    ctx.db,
-    async (db, ids) => {
-      const numbers = new Map(
-        (await findLivePhoneNumbersByMetaIds(db, [...new Set(ids)])).map((n) => [n.phone_number_id, n]),
-      );
-      return ids.map((id) => numbers.get(id));
-    },
-    { maxBatch: 100, parallel: 2, transaction: false },
-  );
   app.register(async (scope) => {
     // The signature covers the exact bytes Meta sent, so the body is kept raw here.
     scope.addContentTypeParser("application/json", { parseAs: "buffer" }, (_request, body, done) =>
@@ -90,7 +79,7 @@ export function webhookReceiverRoutes(app: Server, ctx: AppContext): void {
       const routed: { number: PhoneNumberRow; value: WebhookValue }[] = [];
       for (const change of changes) {
         const id = change?.value?.metadata?.phone_number_id;
-        const number = typeof id === "string" && id ? await findNumber(id) : undefined;
+        const number = typeof id === "string" && id ? await lookUpLivePhoneNumber(ctx.db, id) : undefined;
         if (number) routed.push({ number, value: change.value! });
         else request.log.info({ phone_number_id: id }, "webhook for an unknown phone number ignored");
       }

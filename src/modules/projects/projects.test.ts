@@ -53,6 +53,23 @@ describe("projects and API keys", () => {
     assert.equal(await projects.revokeApiKey(t.ctx.db, project.id, "not-a-uuid"), undefined);
   });
 
+  it("authenticates keys presented together, each to its own project", async () => {
+    const made = await Promise.all(
+      ["Together 1", "Together 2", "Together 3"].map((n) => projects.createProject(t.ctx.db, n)),
+    );
+    const answers = await Promise.all([
+      ...made.map(({ key }) => projects.authenticateApiKey(t.ctx.db, key.api_key)),
+      projects.authenticateApiKey(t.ctx.db, `${made[0]!.key.api_key.slice(0, -1)}x`),
+      ...made.map(({ key }) => projects.authenticateApiKey(t.ctx.db, key.api_key)),
+    ]);
+    const expected = made.map(({ project, key }) => ({
+      projectId: project.id,
+      keyId: key.id,
+      keyName: "Default key",
+    }));
+    assert.deepEqual(answers, [...expected, undefined, ...expected]);
+  });
+
   it("keeps keys inside their project", async () => {
     const one = await projects.createProject(t.ctx.db, "One");
     const two = await projects.createProject(t.ctx.db, "Two");

@@ -50,9 +50,11 @@ export async function insertApiKey(
   return row!;
 }
 
-/** Active keys sharing a prefix (in practice one); the caller compares hashes in constant time. */
-export function findActiveApiKeysByPrefix(db: Queryable, prefix: string): Promise<ApiKeyRow[]> {
-  return db.query<ApiKeyRow>(sql`SELECT * FROM api_keys WHERE prefix = ${prefix} AND revoked_at IS NULL`);
+/** Active keys with any of `prefixes` (in practice one each); the caller compares hashes in constant time. */
+export function findActiveApiKeysByPrefixes(db: Queryable, prefixes: string[]): Promise<ApiKeyRow[]> {
+  return db.query<ApiKeyRow>(
+    sql`SELECT * FROM api_keys WHERE prefix = ANY(${prefixes}::text[]) AND revoked_at IS NULL`,
+  );
 }
 
 export function listApiKeys(db: Queryable, projectId: string): Promise<ApiKeyRow[]> {
