@@ -167,7 +167,8 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
 /**
  * A parameterised statement of bounded size runs as a named prepared statement, so each pooled
  * connection (or the one PGlite session) parses and plans it once instead of on every call
- * (planning costs more than running most of Parley's statements). The name is a hash of the text, remembered per text.
+ * (planning costs more than running most of Parley's statements). The name is a hash of the
+ * text, remembered per text.
  * Statements with many values or a long text (bulk inserts, whose text grows with their rows)
  * stay unnamed, which bounds how many statements a connection keeps. So do the batch
  * statements that join a `jsonb_to_recordset` to a table: a connection's cached plan for them

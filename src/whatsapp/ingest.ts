@@ -235,12 +235,13 @@ async function resolveSenders(
         profileName: identity.profileName,
       })),
     );
-    // A contact met twice in the run is settled the second time as the first left it.
-    const settled = new Map<string, ContactRow>();
+    // A contact met twice in the run is settled the second time as the first left it (no
+    // longer new, as a second lookup would have found it).
+    const settled = new Map<string, ContactRow & { inserted: boolean }>();
     for (const [i, { at, number, message, identity }] of run.entries()) {
       const contact = settled.get(found[i]!.id) ?? found[i]!;
       const result = await settleInboundIdentity(tx, number, contact, identity);
-      settled.set(contact.id, result.contact);
+      settled.set(contact.id, { ...result.contact, inserted: false });
       resolved[at]!.push({ number, message, contact: result.contact, events: result.events });
     }
     run = [];
