@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import sql, { bulk } from "sql-template-tag";
 import type { Queryable } from "../db/database.ts";
-import { json } from "../db/sql.ts";
+import { json, recordset } from "../db/sql.ts";
 import { legacyEventNameSql } from "../webhooks/payload.ts";
 
 /** The NOTIFY channel on which every committed event is announced (the live inbox listens). */
@@ -152,8 +152,7 @@ export async function publishMetaPayloads(tx: Queryable, payloads: MetaPayload[]
   const notices = await tx.query<EventNotice>(sql`
     INSERT INTO webhook_deliveries (project_id, webhook_id, event, body, idempotency_key, phone_number_ref)
     SELECT w.project_id, w.id, p.event, p.body, p.idempotency_key, w.phone_number_ref
-    FROM jsonb_to_recordset(${json(rows)}::jsonb)
-      AS p(ord int, project_id uuid, phone_number_ref uuid, event text, body text, idempotency_key text)
+    FROM ${recordset(rows, sql`ord int, project_id uuid, phone_number_ref uuid, event text, body text, idempotency_key text`)} AS p
     JOIN webhooks w ON w.project_id = p.project_id AND w.phone_number_ref = p.phone_number_ref
       AND w.kind = 'meta' AND (w.active OR w.paused_reason IS NOT NULL)
     ORDER BY p.ord

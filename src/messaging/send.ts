@@ -3,7 +3,7 @@ import type { AppContext } from "../context.ts";
 import type { Queryable } from "../db/database.ts";
 import { groupCommit } from "../db/group-commit.ts";
 import { consumeRateLimit } from "../db/rate-limits.ts";
-import { json } from "../db/sql.ts";
+import { json, recordset } from "../db/sql.ts";
 import { announceToInboxes } from "../events/publish.ts";
 import { findOrCreateContactsByWaId } from "../modules/contacts/store.ts";
 import { findOrOpenConversations, recordMessagesInSummaries } from "../modules/conversations/store.ts";
@@ -269,8 +269,7 @@ function recordWamid(ctx: AppContext): (sent: { message: MessageRow; wamid: stri
           .sort((a, b) => (a.id < b.id ? -1 : 1));
         const waiting = await db.query<{ wamid: string }>(sql`
           WITH sent AS (
-            SELECT * FROM jsonb_to_recordset(${json(rows)}::jsonb)
-              AS s(id uuid, conversation_id uuid, phone_number_ref uuid, wamid text)),
+            SELECT * FROM ${recordset(rows, sql`id uuid, conversation_id uuid, phone_number_ref uuid, wamid text`)} AS s),
           message AS (
             UPDATE messages m SET wamid = s.wamid, updated_at = clock_timestamp() FROM sent s WHERE m.id = s.id),
           conversation AS (

@@ -1,6 +1,6 @@
 import sql, { type Sql } from "sql-template-tag";
 import type { Queryable } from "../db/database.ts";
-import { json } from "../db/sql.ts";
+import { json, recordset } from "../db/sql.ts";
 import { limitOffset, type OffsetParams, whereAll } from "../http/pagination.ts";
 import { DEFAULT_SANDBOX_WABA } from "./numbers.ts";
 
@@ -25,8 +25,7 @@ export async function insertSends(db: Queryable, sends: NewSend[]): Promise<void
   await db.query(sql`
     INSERT INTO sandbox_sends (phone_number_id, wamid, recipient, type, body)
     SELECT phone_number_id, wamid, recipient, type, body
-    FROM jsonb_to_recordset(${json(sends)}::jsonb)
-      AS s(phone_number_id text, wamid text, recipient text, type text, body jsonb)`);
+    FROM ${recordset(sends, sql`phone_number_id text, wamid text, recipient text, type text, body jsonb`)} AS s`);
 }
 
 export async function listSends(

@@ -3,7 +3,7 @@ import sql from "sql-template-tag";
 import type { Config } from "../config.ts";
 import type { AppContext } from "../context.ts";
 import type { Queryable } from "../db/database.ts";
-import { json } from "../db/sql.ts";
+import { json, recordset } from "../db/sql.ts";
 import { EVENTS_CHANNEL } from "../events/publish.ts";
 import { checkOutboundUrl } from "../security/outbound.ts";
 import { type BatchPayload, flushDueBuffers, resendAsSingles } from "./buffer.ts";
@@ -187,9 +187,11 @@ async function recordDelivered(ctx: AppContext, outcomes: AttemptOutcome[]): Pro
   }));
   await ctx.db.query(sql`
     WITH outcome AS (
-      SELECT * FROM jsonb_to_recordset(${json(rows)}::jsonb) AS o(id uuid, attempt integer, request_url text,
-        request_headers jsonb, response_status integer, response_body text, started_at timestamptz,
-        duration_ms double precision)),
+      SELECT * FROM ${recordset(
+        rows,
+        sql`id uuid, attempt integer, request_url text, request_headers jsonb, response_status integer,
+          response_body text, started_at timestamptz, duration_ms double precision`,
+      )} AS o),
     attempt AS (
       INSERT INTO webhook_delivery_attempts (delivery_id, attempt, request_url, request_headers,
         response_status, response_body, started_at, duration_ms)

@@ -4,7 +4,7 @@ import sql from "sql-template-tag";
 import type { AppContext } from "../../context.ts";
 import { groupCommit } from "../../db/group-commit.ts";
 import { reserveRateSlots } from "../../db/rate-limits.ts";
-import { json } from "../../db/sql.ts";
+import { json, recordset } from "../../db/sql.ts";
 import type { Server } from "../../http/types.ts";
 import { type SendMessageResult, sendMessage } from "../../messaging/send.ts";
 import type { MetaError } from "../../whatsapp/graph-client.ts";
@@ -215,7 +215,7 @@ function sentRecorder(ctx: AppContext): (sent: SentRecipient) => Promise<void> {
           status = CASE WHEN r.status = 'sending' THEN 'sent' ELSE r.status END,
           sent_at = coalesce(r.sent_at, clock_timestamp()), message_id = coalesce(u.message_id, r.message_id),
           wamid = u.wamid, updated_at = clock_timestamp()
-        FROM jsonb_to_recordset(${json(rows)}::jsonb) AS u(id uuid, message_id uuid, wamid text)
+        FROM ${recordset(rows, sql`id uuid, message_id uuid, wamid text`)} AS u
         WHERE r.id = u.id`);
     },
     { maxBatch: 100, parallel: 2, transaction: false },

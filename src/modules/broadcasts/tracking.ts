@@ -1,6 +1,6 @@
 import sql from "sql-template-tag";
 import type { Queryable } from "../../db/database.ts";
-import { json } from "../../db/sql.ts";
+import { recordset } from "../../db/sql.ts";
 import type { MessageRow } from "../messages/store.ts";
 import type { RecipientRow } from "./store.ts";
 
@@ -138,9 +138,11 @@ export async function recordBroadcastStatuses(
     UPDATE broadcast_recipients r SET status = u.status, sent_at = u.sent_at, message_id = u.message_id,
       wamid = u.wamid, failed_at = u.failed_at, delivered_at = u.delivered_at, read_at = u.read_at,
       error_message = u.error_message, error_details = u.error_details, updated_at = clock_timestamp()
-    FROM jsonb_to_recordset(${json([...changed])}::jsonb) AS u(
-      id uuid, status text, sent_at timestamptz, message_id uuid, wamid text, failed_at timestamptz,
-      delivered_at timestamptz, read_at timestamptz, error_message text, error_details jsonb)
+    FROM ${recordset(
+      [...changed],
+      sql`id uuid, status text, sent_at timestamptz, message_id uuid, wamid text, failed_at timestamptz,
+        delivered_at timestamptz, read_at timestamptz, error_message text, error_details jsonb`,
+    )} AS u
     WHERE r.id = u.id`);
 }
 
@@ -164,7 +166,7 @@ export async function recordBroadcastReplies(
     UPDATE broadcast_recipients r SET responded_at = t.received_at, updated_at = clock_timestamp()
     FROM (
       SELECT DISTINCT ON (latest.id) latest.id, x.received_at
-      FROM jsonb_to_recordset(${json(input)}::jsonb) AS x(phone_number_ref uuid, wa_id text, received_at timestamptz)
+      FROM ${recordset(input, sql`phone_number_ref uuid, wa_id text, received_at timestamptz`)} AS x
       CROSS JOIN LATERAL (
         SELECT r.id FROM broadcast_recipients r JOIN broadcasts b ON b.id = r.broadcast_id
         WHERE r.phone_number = x.wa_id AND b.phone_number_ref = x.phone_number_ref

@@ -1,6 +1,6 @@
 import sql, { type Sql } from "sql-template-tag";
 import type { Queryable } from "../../db/database.ts";
-import { json, updateSet } from "../../db/sql.ts";
+import { json, recordset, updateSet } from "../../db/sql.ts";
 import {
   type CursorParams,
   cursorQuery,
@@ -62,7 +62,7 @@ export async function findOrCreateContactsByWaId(
   const rows = await tx.query<ContactRow & { inserted: boolean }>(sql`
     INSERT INTO contacts (project_id, wa_id, profile_name)
     SELECT project_id, wa_id, profile_name
-    FROM jsonb_to_recordset(${json([...distinct.values()])}::jsonb) AS w(project_id uuid, wa_id text, profile_name text)
+    FROM ${recordset([...distinct.values()], sql`project_id uuid, wa_id text, profile_name text`)} AS w
     ORDER BY project_id, wa_id
     ON CONFLICT (project_id, wa_id) WHERE wa_id IS NOT NULL DO UPDATE
       SET profile_name = COALESCE(EXCLUDED.profile_name, contacts.profile_name),

@@ -1,6 +1,6 @@
 import sql, { type Sql } from "sql-template-tag";
 import type { Queryable } from "../../db/database.ts";
-import { json } from "../../db/sql.ts";
+import { recordset } from "../../db/sql.ts";
 import { type CursorParams, cursorQuery, whereAll } from "../../http/pagination.ts";
 
 /** A conversation with what its presentation needs from the contact and the number. */
@@ -132,8 +132,7 @@ export async function findOrOpenConversations(
   }>(sql`
     INSERT INTO conversations (project_id, phone_number_ref, contact_id)
     SELECT project_id, phone_number_ref, contact_id
-    FROM jsonb_to_recordset(${json([...distinct.values()])}::jsonb)
-      AS w(project_id uuid, phone_number_ref uuid, contact_id uuid)
+    FROM ${recordset([...distinct.values()], sql`project_id uuid, phone_number_ref uuid, contact_id uuid`)} AS w
     ORDER BY phone_number_ref, contact_id
     ON CONFLICT (phone_number_ref, contact_id) WHERE status = 'active'
       DO UPDATE SET status = conversations.status
@@ -237,9 +236,11 @@ export async function recordMessagesInSummaries(
                            ELSE GREATEST(c.last_outbound_at, u.last_outbound_at) END,
         last_active_at = GREATEST(c.last_active_at, clock_timestamp()),
         updated_at = clock_timestamp()
-      FROM jsonb_to_recordset(${json(rows)}::jsonb) AS u(
-        id uuid, messages int, inbound int, awaiting_reply boolean, wamid text, type text, text text,
-        sent_at timestamptz, last_inbound_at timestamptz, last_outbound_at timestamptz)
+      FROM ${recordset(
+        rows,
+        sql`id uuid, messages int, inbound int, awaiting_reply boolean, wamid text, type text, text text,
+          sent_at timestamptz, last_inbound_at timestamptz, last_outbound_at timestamptz`,
+      )} AS u
       WHERE c.id = u.id
       RETURNING c.*)
     ${selectFrom(sql`updated`)} ORDER BY v.id`);

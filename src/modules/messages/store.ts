@@ -1,6 +1,6 @@
 import sql from "sql-template-tag";
 import type { Queryable } from "../../db/database.ts";
-import { json } from "../../db/sql.ts";
+import { json, recordset } from "../../db/sql.ts";
 import { isMediaId } from "../media/urls.ts";
 
 export type MessageStatus = "received" | "pending" | "sent" | "delivered" | "read" | "failed";
@@ -87,11 +87,13 @@ export async function insertMessages(
   // the input's order, so messages stored together list in the order given.
   const rows = await tx.query<MessageRow & { ord: number }>(sql`
     WITH input AS MATERIALIZED (
-      SELECT parley_uuid_v7(i.ord) AS id, i.* FROM jsonb_to_recordset(${json(input)}::jsonb) AS i(
-        ord int, project_id uuid, phone_number_ref uuid, conversation_id uuid, contact_id uuid, wamid text,
-        direction text, type text, content jsonb, text text, context jsonb, status text,
-        processing_status text, origin text, sent_at timestamptz, idempotency_key text,
-        biz_opaque_callback_data text, media_id text)),
+      SELECT parley_uuid_v7(i.ord) AS id, i.* FROM ${recordset(
+        input,
+        sql`ord int, project_id uuid, phone_number_ref uuid, conversation_id uuid, contact_id uuid, wamid text,
+          direction text, type text, content jsonb, text text, context jsonb, status text,
+          processing_status text, origin text, sent_at timestamptz, idempotency_key text,
+          biz_opaque_callback_data text, media_id text`,
+      )} AS i),
     inserted AS (
       INSERT INTO messages (id, project_id, phone_number_ref, conversation_id, contact_id, wamid, direction, type,
                             content, text, context, status, processing_status, origin, sent_at, idempotency_key,
@@ -163,8 +165,10 @@ export async function applyStatuses(
   if (written.length === 0) return results;
   const updated = await tx.query<{ id: string; updated_at: string }>(sql`
     UPDATE messages m SET statuses = u.statuses, status = u.status, error = u.error, updated_at = clock_timestamp()
-    FROM jsonb_to_recordset(${json(written.map(({ id, statuses, status, error }) => ({ id, statuses, status, error })))}::jsonb)
-      AS u(id uuid, statuses jsonb, status text, error jsonb)
+    FROM ${recordset(
+      written.map(({ id, statuses, status, error }) => ({ id, statuses, status, error })),
+      sql`id uuid, statuses jsonb, status text, error jsonb`,
+    )} AS u
     WHERE m.id = u.id
     RETURNING m.id, m.updated_at`);
   const updatedAt = new Map(updated.map((u) => [u.id, u.updated_at]));
