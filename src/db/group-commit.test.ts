@@ -3,7 +3,7 @@ import { after, before, describe, it } from "node:test";
 import sql from "sql-template-tag";
 import { openTestDatabase } from "../../test/support/database.ts";
 import type { Database } from "./database.ts";
-import { groupCommit } from "./group-commit.ts";
+import { batchedLookup, groupCommit } from "./group-commit.ts";
 
 describe("groupCommit", () => {
   let db: Database;
@@ -88,5 +88,22 @@ describe("groupCommit", () => {
       sql`SELECT count(DISTINCT txid)::int AS transactions FROM group_commit_probe`,
     )) as [{ transactions: number }];
     assert.equal(transactions, 6);
+  });
+
+  it("answers lookups asked together from one read of their distinct keys", async () => {
+    const reads: number[][] = [];
+    const lookUp = batchedLookup<number, string>(async (q, keys) => {
+      reads.push(keys);
+      const rows = await q.query<{ n: number }>(
+        sql`SELECT n FROM unnest(${keys}::int[]) AS n WHERE n % 2 = 0`,
+      );
+      return new Map(rows.map(({ n }) => [n, `even ${n}`]));
+    });
+    const keys = [2, 3, 4, 2, 5, 4, 6];
+    const answers = await Promise.all(keys.map((k) => lookUp(db, k)));
+    assert.deepEqual(answers, ["even 2", undefined, "even 4", "even 2", undefined, "even 4", "even 6"]);
+    // The first two keys go alone to the two idle readers; the rest wait and are read together,
+    // each key once.
+    assert.deepEqual(reads, [[2], [3], [4, 2, 5, 6]]);
   });
 });

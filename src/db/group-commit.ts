@@ -62,3 +62,29 @@ export function groupCommit<J, R = void>(
       pump();
     });
 }
+
+/**
+ * A read by key that callers asking at the same time share: `readMany` runs once for a burst
+ * of distinct keys (one statement, straight on the database) and answers each key it found.
+ * One reader per database, made on first use.
+ */
+export function batchedLookup<K, R>(
+  readMany: (db: Queryable, keys: K[]) => Promise<Map<K, R>>,
+): (db: Database, key: K) => Promise<R | undefined> {
+  const readers = new WeakMap<Database, (key: K) => Promise<R | undefined>>();
+  return (db, key) => {
+    let read = readers.get(db);
+    if (!read) {
+      read = groupCommit<K, R | undefined>(
+        db,
+        async (q, keys) => {
+          const found = await readMany(q, [...new Set(keys)]);
+          return keys.map((k) => found.get(k));
+        },
+        { maxBatch: 100, parallel: 2, transaction: false },
+      );
+      readers.set(db, read);
+    }
+    return read(key);
+  };
+}

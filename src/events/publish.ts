@@ -42,6 +42,12 @@ export interface EventNotice {
   dispatch?: boolean;
 }
 
+/** Sends each notice as JSON on `channel` with one statement (delivered when `tx` commits). */
+async function notify(tx: Queryable, channel: string, notices: object[]): Promise<void> {
+  await tx.query(sql`
+    SELECT pg_notify(${channel}, notice) FROM unnest(${notices.map((n) => JSON.stringify(n))}::text[]) AS notice`);
+}
+
 /**
  * Records events in the outbox inside the caller's transaction and announces them with
  * NOTIFY, which PostgreSQL delivers only if that transaction commits. Nothing is announced
@@ -94,9 +100,7 @@ export async function publishEvents(tx: Queryable, events: ParleyEvent[]): Promi
     SELECT (SELECT count(*) FROM deliveries) + (SELECT count(*) FROM buffer_items) AS made`);
   const dispatch = Number(fanOut!.made) > 0;
   const announced = notices.map((n) => ({ ...n, dispatch }));
-  await tx.query(sql`
-    SELECT pg_notify(${EVENTS_CHANNEL}, notice)
-    FROM unnest(${announced.map((n) => JSON.stringify(n))}::text[]) AS notice`);
+  await notify(tx, EVENTS_CHANNEL, announced);
   return announced;
 }
 
@@ -114,15 +118,16 @@ export interface InboxChange {
  */
 export async function announceToInboxes(tx: Queryable, ...changes: InboxChange[]): Promise<void> {
   if (changes.length === 0) return;
-  const notices = changes.map((change) =>
-    JSON.stringify({
+  await notify(
+    tx,
+    INBOX_CHANNEL,
+    changes.map((change) => ({
       type: change.type,
       project_id: change.projectId,
       conversation_id: change.conversationId,
       ...(change.messageId ? { message_id: change.messageId } : {}),
-    }),
+    })),
   );
-  await tx.query(sql`SELECT pg_notify(${INBOX_CHANNEL}, notice) FROM unnest(${notices}::text[]) AS notice`);
 }
 
 /** Meta's webhook body for one number's `meta` webhook; `field` is Meta's change field (`messages`, …). */
@@ -157,8 +162,5 @@ export async function publishMetaPayloads(tx: Queryable, payloads: MetaPayload[]
       AND w.kind = 'meta' AND (w.active OR w.paused_reason IS NOT NULL)
     ORDER BY p.ord
     RETURNING id, project_id, event AS type, phone_number_ref, NULL::uuid AS conversation_id`);
-  if (notices.length === 0) return;
-  await tx.query(sql`
-    SELECT pg_notify(${EVENTS_CHANNEL}, notice)
-    FROM unnest(${notices.map((n) => JSON.stringify(n))}::text[]) AS notice`);
+  if (notices.length > 0) await notify(tx, EVENTS_CHANNEL, notices);
 }

@@ -227,6 +227,7 @@ async function resolveSenders(
     identity: ContactIdentity;
   }[] = [];
   const resolveRun = async () => {
+    if (run.length === 0) return;
     const found = await findOrCreateContactsByWaId(
       tx,
       run.map(({ number, identity }) => ({
@@ -264,7 +265,7 @@ async function resolveSenders(
         run.push({ at, number, message: inbound, identity: sender.identity });
         continue;
       }
-      if (run.length) await resolveRun();
+      await resolveRun();
       const found = await resolveInboundContact(tx, number, sender.identity, sender.change);
       if (!found) continue;
       if (found.numberTakenBy)
@@ -275,7 +276,7 @@ async function resolveSenders(
       resolved[at]!.push({ number, message: inbound, contact: found.contact, events: found.events });
     }
   }
-  if (run.length) await resolveRun();
+  await resolveRun();
   return resolved;
 }
 

@@ -1,6 +1,6 @@
 import sql, { join, raw, type Sql } from "sql-template-tag";
-import type { Database, Queryable } from "../../db/database.ts";
-import { groupCommit } from "../../db/group-commit.ts";
+import type { Queryable } from "../../db/database.ts";
+import { batchedLookup } from "../../db/group-commit.ts";
 import { json, updateSet } from "../../db/sql.ts";
 import { limitOffset, type OffsetParams, whereAll } from "../../http/pagination.ts";
 import { isUuid } from "../../lib/ids.ts";
@@ -101,35 +101,14 @@ export async function findLivePhoneNumbersByMetaIds(
   );
 }
 
-const liveNumberLookups = new WeakMap<
-  Database,
-  (phoneNumberId: string) => Promise<PhoneNumberRow | undefined>
->();
-
 /**
  * `findLivePhoneNumberByMetaId` for the hot paths (Meta's webhooks, proxied sends): lookups
  * arriving together share one statement.
  */
-export function lookUpLivePhoneNumber(
-  db: Database,
-  phoneNumberId: string,
-): Promise<PhoneNumberRow | undefined> {
-  let lookUp = liveNumberLookups.get(db);
-  if (!lookUp) {
-    lookUp = groupCommit<string, PhoneNumberRow | undefined>(
-      db,
-      async (q, ids) => {
-        const numbers = new Map(
-          (await findLivePhoneNumbersByMetaIds(q, [...new Set(ids)])).map((n) => [n.phone_number_id, n]),
-        );
-        return ids.map((id) => numbers.get(id));
-      },
-      { maxBatch: 100, parallel: 2, transaction: false },
-    );
-    liveNumberLookups.set(db, lookUp);
-  }
-  return lookUp(phoneNumberId);
-}
+export const lookUpLivePhoneNumber = batchedLookup<string, PhoneNumberRow>(
+  async (db, phoneNumberIds) =>
+    new Map((await findLivePhoneNumbersByMetaIds(db, phoneNumberIds)).map((n) => [n.phone_number_id, n])),
+);
 
 /** A live number of one project by Meta's id; another project's number is not found. */
 /** A live number by Parley's own id, for a caller holding a reference Parley signed (media URLs). */

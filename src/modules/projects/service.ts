@@ -1,5 +1,5 @@
 import type { Database, Queryable } from "../../db/database.ts";
-import { groupCommit } from "../../db/group-commit.ts";
+import { batchedLookup } from "../../db/group-commit.ts";
 import { isUuid } from "../../lib/ids.ts";
 import { digestsEqual, hashSecret, newSecret } from "../../security/secrets.ts";
 import * as store from "./store.ts";
@@ -88,24 +88,10 @@ export interface AuthenticatedKey {
   keyName: string;
 }
 
-const keyLookups = new WeakMap<Database, (prefix: string) => Promise<store.ApiKeyRow[]>>();
-
 /** Active keys by prefix; requests arriving together are looked up with one statement. */
-function lookUpKeys(db: Database): (prefix: string) => Promise<store.ApiKeyRow[]> {
-  let lookUp = keyLookups.get(db);
-  if (!lookUp) {
-    lookUp = groupCommit<string, store.ApiKeyRow[]>(
-      db,
-      async (q, prefixes) => {
-        const rows = await store.findActiveApiKeysByPrefixes(q, [...new Set(prefixes)]);
-        return prefixes.map((prefix) => rows.filter((row) => row.prefix === prefix));
-      },
-      { maxBatch: 100, parallel: 2, transaction: false },
-    );
-    keyLookups.set(db, lookUp);
-  }
-  return lookUp;
-}
+const lookUpKeys = batchedLookup<string, store.ApiKeyRow[]>(async (db, prefixes) =>
+  Map.groupBy(await store.findActiveApiKeysByPrefixes(db, prefixes), (row) => row.prefix),
+);
 
 /** Finds the active key matching `rawKey`, comparing hashes in constant time, and records its use. */
 export async function authenticateApiKey(
@@ -113,7 +99,7 @@ export async function authenticateApiKey(
   rawKey: string,
 ): Promise<AuthenticatedKey | undefined> {
   if (rawKey.length < KEY_PREFIX_LENGTH || rawKey.length > 200) return undefined;
-  const candidates = await lookUpKeys(db)(rawKey.slice(0, KEY_PREFIX_LENGTH));
+  const candidates = (await lookUpKeys(db, rawKey.slice(0, KEY_PREFIX_LENGTH))) ?? [];
   const digest = hashSecret(rawKey);
   const match = candidates.find((row) => digestsEqual(row.key_hash, digest));
   if (!match) return undefined;
