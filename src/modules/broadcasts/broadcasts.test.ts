@@ -709,9 +709,11 @@ describe("broadcast pacing, stop and throttling", () => {
       busiest = Math.max(busiest, i - j + 1);
     }
     assert.ok(busiest <= rate * 3, `at most ${rate * 3} sends in any second, saw ${busiest}`);
-    // The pace itself: on average no faster than the rate.
+    // The pace itself: on average no faster than the rate. The first and last clock seconds
+    // may be partial (2 s), and a send delayed between its slot and the sandbox narrows the
+    // span by its delay (half a second allowed; it once measured 2.9 s on a loaded machine).
     const seconds = (times.at(-1)! - times[0]!) / 1000;
-    assert.ok(seconds >= total / rate - 2, `${total} sends at ${rate}/s took ${seconds.toFixed(1)} s`);
+    assert.ok(seconds >= total / rate - 2.5, `${total} sends at ${rate}/s took ${seconds.toFixed(1)} s`);
   });
 
   it("stops within a second and leaves the rest pending", async () => {
