@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomInt } from "node:crypto";
 import type { AppContext } from "../context.ts";
 import type { Database, Queryable } from "../db/database.ts";
-import { groupCommit } from "../db/group-commit.ts";
+import { batchedLookup, groupCommit } from "../db/group-commit.ts";
 import type { MetaError } from "../whatsapp/graph-client.ts";
 import {
   MAX_MEDIA_BYTES,
@@ -107,6 +107,25 @@ function recordSend(ctx: AppContext): (accepted: AcceptedSend) => Promise<void> 
   return record;
 }
 
+/** Template sends arriving together (a broadcast's) find their templates with one statement. */
+const lookUpTemplateForSend = batchedLookup<store.TemplateSendKey, store.TemplateForSend>(
+  async (db, keys) => {
+    const found = await store.findTemplatesForSend(db, keys);
+    return new Map(keys.map((key, i) => [key, found[i]!]));
+  },
+);
+
+/**
+ * Whether a number has an injected send failure left, for sends arriving together with one
+ * statement: only then does a send try to take one (`consumeFailure` locks a row).
+ */
+const sendFailurePending = batchedLookup<string, true>(
+  async (db, phoneNumberIds) =>
+    new Map(
+      [...(await store.numbersWithPendingFailures(db, phoneNumberIds, "send"))].map((id) => [id, true]),
+    ),
+);
+
 /** `POST /{phone_number_id}/messages`: a send, a mark-as-read, or a typing indicator. */
 export async function postMessages(ctx: AppContext, phoneNumberId: string, body: Body): Promise<unknown> {
   requireNumberId(phoneNumberId);
@@ -133,10 +152,11 @@ export async function postMessages(ctx: AppContext, phoneNumberId: string, body:
   let category = "service";
   if (checked.template) {
     const { name, language, components } = checked.template;
-    let found = await store.findTemplateForSend(ctx.db, phoneNumberId, name, language);
+    const key = { phoneNumberId, name, language };
+    let found = (await lookUpTemplateForSend(ctx.db, key))!;
     if (!found.seeded) {
       await seedTemplates(ctx.db, found.business_account_id);
-      found = await store.findTemplateForSend(ctx.db, phoneNumberId, name, language);
+      [found] = await store.findTemplatesForSend(ctx.db, [key]);
     }
     const { template } = found;
     if (!template) {
@@ -156,7 +176,9 @@ export async function postMessages(ctx: AppContext, phoneNumberId: string, body:
     checkTemplateParameters(template.components, components);
     category = template.category.toLowerCase();
   }
-  const failure = await store.consumeFailure(ctx.db, [phoneNumberId], "send");
+  const failure = (await sendFailurePending(ctx.db, phoneNumberId))
+    ? await store.consumeFailure(ctx.db, [phoneNumberId], "send")
+    : undefined;
   if (failure?.mode === "sync") throw injectedError(failure);
 
   const wamid = newWamid(checked.waId);

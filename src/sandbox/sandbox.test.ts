@@ -226,6 +226,23 @@ describe("sandbox messages", () => {
     assert.equal(language.error.code, 132001);
   });
 
+  it("checks concurrent template sends each against its own template", async () => {
+    const template = (name: string, code: string, components?: unknown[]) =>
+      send({ to: "15550001112", type: "template", template: { name, language: { code }, components } });
+    const outcomes = await Promise.allSettled([
+      template("hello_world", "en_US"),
+      template("nope", "en_US"),
+      template("order_update", "en_US", [{ type: "body", parameters: [{ type: "text", text: "#7" }] }]),
+      template("hello_world", "pt_BR"),
+      template("order_update", "en_US", [{ type: "body", parameters: [] }]),
+      template("hello_world", "en_US"),
+    ]);
+    const codes = outcomes.map((o) =>
+      o.status === "fulfilled" ? o.value.messages[0]!.message_status : (o.reason as GraphApiError).error.code,
+    );
+    assert.deepEqual(codes, ["accepted", 132001, "accepted", 132001, 132000, "accepted"]);
+  });
+
   it("refuses malformed sends with Meta's codes and records nothing", async () => {
     const before = (
       await t.api(project, { method: "GET", url: `/sandbox/sends?phone_number_id=${number.phone_number_id}` })

@@ -312,36 +312,61 @@ export interface TemplateForSend {
   template?: Pick<SandboxTemplateRow, "status" | "category" | "components">;
 }
 
-/** The template `name` in `language` of the WABA that `phoneNumberId` sends from. */
-export async function findTemplateForSend(
+/** A template send's number, template name and language. */
+export interface TemplateSendKey {
+  phoneNumberId: string;
+  name: string;
+  language: string;
+}
+
+/**
+ * The template `name` in `language` of the WABA each key's number sends from, for many sends
+ * in one statement, in the keys' order.
+ */
+export async function findTemplatesForSend(
   db: Queryable,
-  phoneNumberId: string,
-  name: string,
-  language: string,
-): Promise<TemplateForSend> {
-  const [row] = await db.query<{
+  keys: TemplateSendKey[],
+): Promise<TemplateForSend[]> {
+  const rows = await db.query<{
+    ord: number;
     business_account_id: string;
     seeded: boolean;
     status: string | null;
     category: string;
     components: Record<string, unknown>[];
   }>(sql`
-    SELECT waba.id AS business_account_id,
+    SELECT k.ord, waba.id AS business_account_id,
            EXISTS (SELECT 1 FROM sandbox_wabas w
                    WHERE w.business_account_id = waba.id AND w.templates_seeded_at IS NOT NULL) AS seeded,
            t.status, t.category, t.components
-    FROM (SELECT COALESCE(
+    FROM ${recordset(
+      keys.map((k, ord) => ({ ord, ...k })),
+      sql`ord int, "phoneNumberId" text, name text, language text`,
+    )} AS k
+    CROSS JOIN LATERAL (SELECT COALESCE(
             (SELECT business_account_id FROM phone_numbers
-             WHERE phone_number_id = ${phoneNumberId} AND deleted_at IS NULL),
+             WHERE phone_number_id = k."phoneNumberId" AND deleted_at IS NULL),
             ${DEFAULT_SANDBOX_WABA}) AS id) AS waba
     LEFT JOIN sandbox_templates t
-      ON t.business_account_id = waba.id AND t.name = ${name} AND t.language = ${language}`);
-  const { business_account_id, seeded, status, category, components } = row!;
-  return {
+      ON t.business_account_id = waba.id AND t.name = k.name AND t.language = k.language
+    ORDER BY k.ord`);
+  return rows.map(({ business_account_id, seeded, status, category, components }) => ({
     business_account_id,
     seeded,
     ...(status === null ? {} : { template: { status, category, components } }),
-  };
+  }));
+}
+
+/** Which of `phoneNumberIds` have an injected failure of `operation` with uses left. */
+export async function numbersWithPendingFailures(
+  db: Queryable,
+  phoneNumberIds: string[],
+  operation: string,
+): Promise<Set<string>> {
+  const rows = await db.query<{ phone_number_id: string }>(sql`
+    SELECT DISTINCT phone_number_id FROM sandbox_failures
+    WHERE phone_number_id = ANY(${phoneNumberIds}::text[]) AND operation = ${operation} AND remaining > 0`);
+  return new Set(rows.map((r) => r.phone_number_id));
 }
 
 export async function findTemplateById(db: Queryable, id: string): Promise<SandboxTemplateRow | undefined> {
