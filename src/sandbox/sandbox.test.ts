@@ -534,7 +534,7 @@ describe("sandbox media", () => {
     assert.equal(meta.file_size, bytes.length);
     assert.match(String(meta.sha256), /^[0-9a-f]{64}$/);
     const download = await t.ctx.graph.download(target, String(meta.url));
-    assert.deepEqual(Buffer.from(await download.arrayBuffer()), bytes);
+    assert.deepEqual(Buffer.from(await download.body.arrayBuffer()), bytes);
     assert.equal((await fetch(String(meta.url))).status, 401, "the URL needs the bearer token");
 
     // Meta's optional phone_number_id check: another number's media is an unknown object.

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Job } from "pg-boss";
+import { request as httpRequest } from "undici";
 import type { AppContext } from "../context.ts";
 import type { Queryable } from "../db/database.ts";
 import { inTransaction } from "../jobs/boss.ts";
@@ -83,13 +84,13 @@ export async function postWebhook(
       ? ctx.config.meta.appSecret
       : await sandboxAppSecret(ctx.db);
   const url = ctx.config.sandboxWebhookUrl ?? `${ctx.selfUrl}/webhooks/whatsapp`;
-  const response = await fetch(url, {
+  const response = await httpRequest(url, {
     method: "POST",
     headers: { "content-type": "application/json", "x-hub-signature-256": signMetaPayload(secret, body) },
     body,
     signal: AbortSignal.timeout(15_000),
   });
-  return { status: response.status, body: await response.text() };
+  return { status: response.statusCode, body: await response.body.text() };
 }
 
 const unixSeconds = () => String(Math.floor(Date.now() / 1000));

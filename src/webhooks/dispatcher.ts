@@ -1,5 +1,7 @@
 import { createHmac } from "node:crypto";
+import type { Readable } from "node:stream";
 import sql from "sql-template-tag";
+import { request as httpRequest } from "undici";
 import type { Config } from "../config.ts";
 import type { AppContext } from "../context.ts";
 import type { Queryable } from "../db/database.ts";
@@ -108,22 +110,19 @@ function headersFor(d: DueDelivery, event: string, body: string): Record<string,
 export const RESPONSE_BODY_LIMIT = 2048;
 
 /** The first `RESPONSE_BODY_LIMIT` bytes of a response body as text; the rest is not read. */
-async function responseStart(response: Response): Promise<string> {
-  if (!response.body) return "";
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
+async function responseStart(body: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
   let size = 0;
   try {
-    while (size < RESPONSE_BODY_LIMIT) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.byteLength;
+    for await (const chunk of body) {
+      chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).byteLength;
+      if (size >= RESPONSE_BODY_LIMIT) break;
     }
   } catch {
     // A body cut off or too slow: keep what arrived (the status decides the outcome).
   } finally {
-    await reader.cancel().catch(() => {});
+    body.destroy();
   }
   // PostgreSQL text cannot hold NUL characters, which a receiver's body may contain.
   return new TextDecoder()
@@ -152,15 +151,15 @@ async function attemptDelivery(ctx: AppContext, d: DueDelivery): Promise<Attempt
   const start = performance.now();
   try {
     await checkOutboundUrl(d.url, ctx.config.outboundAllowlist);
-    const response = await fetch(d.url, {
+    // Redirects are not followed (undici's request does not): each hop would need its own check.
+    const response = await httpRequest(d.url, {
       method: "POST",
-      redirect: "manual",
       signal: AbortSignal.timeout(TIMEOUT_MS),
       headers,
       body,
     });
-    status = response.status;
-    responseBody = await responseStart(response);
+    status = response.statusCode;
+    responseBody = await responseStart(response.body);
   } catch (err) {
     error = (err as Error).message;
   }

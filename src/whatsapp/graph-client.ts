@@ -1,5 +1,8 @@
+import { Readable } from "node:stream";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { FastifyBaseLogger } from "fastify";
+import { type Dispatcher, request as httpRequest, type FormData as UndiciFormData } from "undici";
 
 /** Meta's error object, as the Graph API returns it under `error`. */
 export interface MetaError {
@@ -64,6 +67,11 @@ export interface GraphRequest {
   timeoutMs?: number;
 }
 
+/** A Graph API response: status, headers (lower-case names) and the body as a stream. */
+export type GraphResponse = Dispatcher.ResponseData;
+
+type GraphCall = Pick<Dispatcher.RequestOptions, "method" | "headers" | "body">;
+
 export interface GraphClientOptions {
   log: FastifyBaseLogger;
   timeoutMs?: number;
@@ -109,8 +117,25 @@ export class GraphClient {
 
   /** Calls the Graph API and returns its JSON; throws `GraphApiError` with Meta's error object. */
   async request<T = unknown>(target: GraphTarget, request: GraphRequest): Promise<T> {
-    const response = await this.send(target, request);
-    const text = await response.text();
+    const method = request.method ?? "GET";
+    const retry = request.retry ?? (method === "POST" ? "unsafe" : "idempotent");
+    const url = this.url(target, request.path, request.query);
+    const response = await this.#withRetries(method, url, retry, request.timeoutMs, () => ({
+      method,
+      headers: {
+        ...request.headers,
+        authorization: `${request.authScheme ?? "Bearer"} ${target.accessToken}`,
+        ...(request.json !== undefined ? { "content-type": "application/json" } : {}),
+        ...(request.bytes !== undefined ? { "content-type": "application/octet-stream" } : {}),
+      },
+      body:
+        request.json !== undefined
+          ? JSON.stringify(request.json)
+          : // Node's FormData is undici's own; only the type declarations are two.
+            ((request.form as UndiciFormData | undefined) ??
+            (request.bytes && Readable.fromWeb(request.bytes.stream() as WebReadableStream))),
+    }));
+    const text = await response.body.text();
     if (!text) return {} as T;
     try {
       return JSON.parse(text) as T;
@@ -119,25 +144,11 @@ export class GraphClient {
     }
   }
 
-  /** Like `request`, but returns the successful `Response` unread (media downloads stream it). */
-  async send(target: GraphTarget, request: GraphRequest): Promise<Response> {
-    const method = request.method ?? "GET";
-    const retry = request.retry ?? (method === "POST" ? "unsafe" : "idempotent");
-    const url = this.url(target, request.path, request.query);
-    return this.#withRetries(method, url, retry, request.timeoutMs, () => ({
-      method,
-      headers: {
-        ...request.headers,
-        authorization: `${request.authScheme ?? "Bearer"} ${target.accessToken}`,
-        ...(request.json !== undefined ? { "content-type": "application/json" } : {}),
-        ...(request.bytes !== undefined ? { "content-type": "application/octet-stream" } : {}),
-      },
-      body: request.json !== undefined ? JSON.stringify(request.json) : (request.form ?? request.bytes),
-    }));
-  }
-
-  /** GETs an absolute URL Meta handed out (a media URL), with the number's token. */
-  async download(target: GraphTarget, absoluteUrl: string): Promise<Response> {
+  /**
+   * GETs an absolute URL Meta handed out (a media URL), with the number's token; the caller
+   * streams (or reads) the successful response's `body`.
+   */
+  async download(target: GraphTarget, absoluteUrl: string): Promise<GraphResponse> {
     return this.#withRetries("GET", new URL(absoluteUrl), "idempotent", undefined, () => ({
       method: "GET",
       headers: { authorization: `Bearer ${target.accessToken}` },
@@ -149,23 +160,23 @@ export class GraphClient {
     url: URL,
     retry: "idempotent" | "unsafe",
     timeoutMs: number | undefined,
-    init: () => RequestInit,
-  ): Promise<Response> {
+    init: () => GraphCall,
+  ): Promise<GraphResponse> {
     // Logged without query string values that could carry secrets.
     const where = `${url.origin}${url.pathname}`;
     for (let attempt = 0; ; attempt++) {
       const started = performance.now();
-      let response: Response | undefined;
+      let response: GraphResponse | undefined;
       let failure: GraphApiError;
       try {
-        response = await fetch(url, {
+        // Redirects are not followed (undici's request does not): Meta answers without them.
+        response = await httpRequest(url, {
           ...init(),
-          redirect: "manual",
           signal: AbortSignal.timeout(timeoutMs ?? this.#timeoutMs),
         });
       } catch (err) {
-        const cause = (err as { cause?: { code?: string } }).cause;
-        const refused = cause?.code === "ECONNREFUSED";
+        const code = (err as { code?: string }).code;
+        const refused = code === "ECONNREFUSED";
         const timedOut = (err as Error).name === "TimeoutError";
         failure = new GraphApiError(
           0,
@@ -183,7 +194,7 @@ export class GraphClient {
             url: where,
             attempt,
             ms: Math.round(performance.now() - started),
-            err: cause?.code ?? (err as Error).name,
+            err: code ?? (err as Error).name,
           },
           "graph call failed",
         );
@@ -194,11 +205,12 @@ export class GraphClient {
         throw failure;
       }
       const ms = Math.round(performance.now() - started);
-      if (response.ok) {
-        this.#log.debug({ method, url: where, status: response.status, attempt, ms }, "graph call");
+      const status = response.statusCode;
+      if (status >= 200 && status < 300) {
+        this.#log.debug({ method, url: where, status, attempt, ms }, "graph call");
         return response;
       }
-      const body = await response.text();
+      const body = await response.body.text();
       let parsed: unknown;
       try {
         parsed = JSON.parse(body);
@@ -206,19 +218,19 @@ export class GraphClient {
         parsed = undefined;
       }
       const metaError = (parsed as { error?: unknown } | undefined)?.error;
-      const retryAfter = Number(response.headers.get("retry-after"));
+      const retryAfter = Number(response.headers["retry-after"]);
       failure = new GraphApiError(
-        response.status,
+        status,
         isMetaError(metaError)
           ? metaError
-          : transportError(`The WhatsApp Cloud API answered ${response.status}: ${body.slice(0, 200)}`),
+          : transportError(`The WhatsApp Cloud API answered ${status}: ${body.slice(0, 200)}`),
         Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined,
       );
       this.#log.warn(
-        { method, url: where, status: response.status, attempt, ms, code: failure.error.code },
+        { method, url: where, status, attempt, ms, code: failure.error.code },
         "graph call refused",
       );
-      const retryable = response.status === 429 || (retry === "idempotent" && response.status >= 500);
+      const retryable = status === 429 || (retry === "idempotent" && status >= 500);
       const waitMs = failure.retryAfterSeconds ? failure.retryAfterSeconds * 1000 : this.#backoff(attempt);
       if (attempt < this.#maxRetries && retryable && waitMs <= this.#maxRetryAfterMs) {
         await sleep(waitMs);

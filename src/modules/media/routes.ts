@@ -1,4 +1,3 @@
-import { Readable } from "node:stream";
 import { Type } from "typebox";
 import type { AppContext } from "../../context.ts";
 import { envelope } from "../../http/envelope.ts";
@@ -51,18 +50,17 @@ export function mediaDownloadRoutes(app: Server, ctx: AppContext): void {
       const { response, expiresAt } = await service.openMediaDownload(ctx, number, mediaId, request.query);
       const maxAge = Math.max(0, Math.floor((expiresAt.getTime() - Date.now()) / 1000));
       reply
-        .header("content-type", response.headers.get("content-type") ?? "application/octet-stream")
+        .header("content-type", response.headers["content-type"] ?? "application/octet-stream")
         .header("cache-control", `private, max-age=${maxAge}`)
         .header("x-content-type-options", "nosniff")
         // Whatever a contact sent (an HTML "document"…) is never run in Parley's origin.
         .header("content-security-policy", "default-src 'none'; sandbox")
         .header("referrer-policy", "no-referrer");
-      const length = response.headers.get("content-length");
-      if (length) reply.header("content-length", length);
-      const disposition = response.headers.get("content-disposition");
-      if (disposition) reply.header("content-disposition", disposition);
-      if (!response.body) return reply.send("");
-      return reply.send(Readable.fromWeb(response.body as import("node:stream/web").ReadableStream));
+      for (const name of ["content-length", "content-disposition"]) {
+        const value = response.headers[name];
+        if (value) reply.header(name, value);
+      }
+      return reply.send(response.body);
     },
   );
 }

@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import type { AppContext } from "../../context.ts";
 import { badRequest, forbidden, HttpError, notFound, unprocessable } from "../../http/errors.ts";
-import { GraphApiError } from "../../whatsapp/graph-client.ts";
+import { GraphApiError, type GraphResponse } from "../../whatsapp/graph-client.ts";
 import {
   MEDIA_LIMITS,
   mimeTypeFromName,
@@ -118,7 +118,7 @@ export async function openMediaDownload(
   numberRef: string,
   mediaId: string,
   query: { expires?: string; signature?: string },
-): Promise<{ response: Response; expiresAt: Date }> {
+): Promise<{ response: GraphResponse; expiresAt: Date }> {
   const check = checkMediaDownload(ctx, numberRef, mediaId, query.expires, query.signature);
   if (!check.ok) {
     throw forbidden(
