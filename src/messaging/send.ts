@@ -5,6 +5,7 @@ import { groupCommit } from "../db/group-commit.ts";
 import { consumeRateLimit } from "../db/rate-limits.ts";
 import { json, recordset } from "../db/sql.ts";
 import { announceToInboxes } from "../events/publish.ts";
+import { markRecipientsSent, recipientOfMessage } from "../modules/broadcasts/tracking.ts";
 import { findOrCreateContactsByWaId } from "../modules/contacts/store.ts";
 import { findOrOpenConversations, recordMessagesInSummaries } from "../modules/conversations/store.ts";
 import { insertMessages, type MessageRow } from "../modules/messages/store.ts";
@@ -249,9 +250,10 @@ const wamidRecorders = new WeakMap<
 
 /**
  * Records the wamids Meta answered for stored sends, with group commit: one statement for the
- * sends answered together (a conversation without a last wamid takes its latest send's), which
- * also tells for each whether statuses for its wamid arrived first (rare: Meta answered the
- * status webhook before this), so only then is more work needed.
+ * sends answered together (a conversation without a last wamid takes its latest send's, a
+ * broadcast's recipient is marked sent), which also tells for each whether statuses for its
+ * wamid arrived first (rare: Meta answered the status webhook before this), so only then is
+ * more work needed.
  */
 function recordWamid(ctx: AppContext): (sent: { message: MessageRow; wamid: string }) => Promise<boolean> {
   let record = wamidRecorders.get(ctx);
@@ -265,13 +267,20 @@ function recordWamid(ctx: AppContext): (sent: { message: MessageRow; wamid: stri
             conversation_id: message.conversation_id,
             phone_number_ref: message.phone_number_ref,
             wamid,
+            recipient_id: recipientOfMessage(message) ?? null,
           }))
           .sort((a, b) => (a.id < b.id ? -1 : 1));
         const waiting = await db.query<{ wamid: string }>(sql`
           WITH sent AS (
-            SELECT * FROM ${recordset(rows, sql`id uuid, conversation_id uuid, phone_number_ref uuid, wamid text`)} AS s),
+            SELECT * FROM ${recordset(
+              rows,
+              sql`id uuid, conversation_id uuid, phone_number_ref uuid, wamid text, recipient_id uuid`,
+            )} AS s),
           message AS (
             UPDATE messages m SET wamid = s.wamid, updated_at = clock_timestamp() FROM sent s WHERE m.id = s.id),
+          recipient AS (${markRecipientsSent(
+            sql`(SELECT recipient_id, id AS message_id, wamid FROM sent WHERE recipient_id IS NOT NULL)`,
+          )}),
           conversation AS (
             UPDATE conversations c SET last_message_id = s.wamid
             FROM (SELECT DISTINCT ON (conversation_id) * FROM sent ORDER BY conversation_id, id DESC) s

@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto";
 import { setTimeout as sleep, setImmediate as yieldToIo } from "node:timers/promises";
 import sql from "sql-template-tag";
 import type { AppContext } from "../../context.ts";
-import { groupCommit } from "../../db/group-commit.ts";
 import { reserveRateSlots } from "../../db/rate-limits.ts";
 import { json, recordset } from "../../db/sql.ts";
 import type { Server } from "../../http/types.ts";
@@ -21,7 +20,7 @@ import {
   startScheduledBroadcast,
 } from "./service.ts";
 import type { BroadcastRow, RecipientRow } from "./store.ts";
-import { attemptKey } from "./tracking.ts";
+import { attemptKey, markRecipientsSent } from "./tracking.ts";
 
 // The broadcast engine. A `broadcast-run` pg-boss job sends one broadcast: it takes the
 // broadcast's lease (so one runner at a time, in any process), claims pending recipients in
@@ -70,14 +69,6 @@ interface Sender {
   lastThrottleAt: number;
   /** Set when the broadcast must stop sending (failed, or the lease was lost). */
   halted: boolean;
-  /** Records sent recipients, those answered together with one statement. */
-  markSent: (sent: SentRecipient) => Promise<void>;
-}
-
-interface SentRecipient {
-  recipientId: string;
-  messageId: string | undefined;
-  wamid: string;
 }
 
 async function acquireLease(ctx: AppContext, broadcastId: string, runnerId: string): Promise<boolean> {
@@ -202,26 +193,6 @@ function refusalDetails(error: MetaError | undefined, httpStatus: number): Recor
   };
 }
 
-/** Marks recipients sent (with group commit: one statement for the sends answered together). */
-function sentRecorder(ctx: AppContext): (sent: SentRecipient) => Promise<void> {
-  return groupCommit<SentRecipient>(
-    ctx.db,
-    async (db, sent) => {
-      const rows = sent
-        .map((r) => ({ id: r.recipientId, message_id: r.messageId ?? null, wamid: r.wamid }))
-        .sort((a, b) => (a.id < b.id ? -1 : 1));
-      await db.query(sql`
-        UPDATE broadcast_recipients r SET
-          status = CASE WHEN r.status = 'sending' THEN 'sent' ELSE r.status END,
-          sent_at = coalesce(r.sent_at, clock_timestamp()), message_id = coalesce(u.message_id, r.message_id),
-          wamid = u.wamid, updated_at = clock_timestamp()
-        FROM ${recordset(rows, sql`id uuid, message_id uuid, wamid text`)} AS u
-        WHERE r.id = u.id`);
-    },
-    { maxBatch: 100, parallel: 2, transaction: false },
-  );
-}
-
 async function markFailed(s: Sender, r: RecipientRow, details: Record<string, unknown>, messageId?: string) {
   const message = typeof details.message === "string" ? details.message : String(details.code ?? "failed");
   await s.ctx.db.query(sql`
@@ -256,8 +227,8 @@ function throttled(s: Sender) {
 
 /** Records what the send of `r` came to. */
 async function settle(s: Sender, r: RecipientRow, result: SendMessageResult): Promise<void> {
-  if (result.wamid)
-    return s.markSent({ recipientId: r.id, messageId: result.messageId, wamid: result.wamid });
+  // Meta's answer: `sendMessage` marked the recipient sent as it recorded the wamid.
+  if (result.wamid) return;
   // No answer from Meta: the recipient stays `sending` until the orphan check settles it.
   if (result.outcomeUnknown) return;
   const error = (result.body as { error?: MetaError } | undefined)?.error;
@@ -325,7 +296,14 @@ async function settleOrphans(s: Sender): Promise<void> {
         UPDATE broadcast_recipients SET status = 'pending', runner_id = NULL, updated_at = clock_timestamp()
         WHERE id = ${r.id} AND status = 'sending'`);
     } else if (m.wamid) {
-      await s.markSent({ recipientId: r.id, messageId: m.id, wamid: m.wamid });
+      await s.ctx.db.query(
+        markRecipientsSent(
+          recordset(
+            [{ recipient_id: r.id, message_id: m.id, wamid: m.wamid }],
+            sql`recipient_id uuid, message_id uuid, wamid text`,
+          ),
+        ),
+      );
     } else if (m.status === "failed") {
       const stored = m.error as { http_status?: number; error?: MetaError } | null;
       await settle(s, r, {
@@ -415,7 +393,6 @@ export async function runBroadcast(ctx: AppContext, broadcastId: string, signal:
     pace: ctx.config.sendRatePerSecond,
     lastThrottleAt: 0,
     halted: false,
-    markSent: sentRecorder(ctx),
   };
   const renewal = setInterval(() => {
     renewLease(ctx, broadcastId, runnerId)

@@ -1,4 +1,4 @@
-import sql from "sql-template-tag";
+import sql, { type Sql } from "sql-template-tag";
 import type { Queryable } from "../../db/database.ts";
 import { recordset } from "../../db/sql.ts";
 import type { MessageRow } from "../messages/store.ts";
@@ -20,6 +20,21 @@ export function recipientOfMessage(
 ): string | undefined {
   if (message.origin !== "broadcast" || !message.idempotency_key) return undefined;
   return ATTEMPT_KEY.exec(message.idempotency_key)?.[1];
+}
+
+/**
+ * The statement that marks broadcast recipients sent: `rows` is a table of (recipient_id,
+ * message_id, wamid). A recipient whose status already moved on (a status webhook came
+ * first) keeps it. Run alone, and as a step of the statement recording Meta's answers.
+ */
+export function markRecipientsSent(rows: Sql): Sql {
+  return sql`
+    UPDATE broadcast_recipients r SET
+      status = CASE WHEN r.status = 'sending' THEN 'sent' ELSE r.status END,
+      sent_at = coalesce(r.sent_at, clock_timestamp()), message_id = coalesce(u.message_id, r.message_id),
+      wamid = u.wamid, updated_at = clock_timestamp()
+    FROM ${rows} AS u
+    WHERE r.id = u.recipient_id`;
 }
 
 const toIso = (unixSeconds: unknown) => {
