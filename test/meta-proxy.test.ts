@@ -107,6 +107,30 @@ describe("the Meta proxy with @kapso/whatsapp-cloud-api", () => {
     assert.equal((await sandboxSends("15550202000")).length, 1);
   });
 
+  it("checks the window of concurrent free-form sends contact by contact", async () => {
+    const warm = ["15550204001", "15550204003"];
+    for (const from of warm) {
+      await simulateInbound(t.ctx, {
+        phoneNumberId: number.phone_number_id,
+        from,
+        message: { type: "text", text: { body: "Hi" } },
+      });
+    }
+    const to = ["15550204001", "15550204002", "15550204003", "15550204004"];
+    const outcomes = await Promise.allSettled(
+      to.map((recipient) =>
+        client.messages.sendText({ phoneNumberId: number.phone_number_id, to: recipient, body: "Hello" }),
+      ),
+    );
+    assert.deepEqual(
+      outcomes.map((o) => o.status),
+      ["fulfilled", "rejected", "fulfilled", "rejected"],
+    );
+    for (const o of outcomes) {
+      if (o.status === "rejected") assert.equal((await graphError(Promise.reject(o.reason))).code, 131047);
+    }
+  });
+
   it("refuses marketing templates to a contact who stopped marketing messages", async () => {
     await simulateWebhookValue(t.ctx, {
       phoneNumberId: number.phone_number_id,

@@ -1,8 +1,8 @@
 import sql from "sql-template-tag";
 import type { AppContext } from "../context.ts";
 import type { Queryable } from "../db/database.ts";
-import { groupCommit } from "../db/group-commit.ts";
-import { consumeRateLimit } from "../db/rate-limits.ts";
+import { batchedLookup, groupCommit } from "../db/group-commit.ts";
+import { consumeRateHit } from "../db/rate-limits.ts";
 import { json, recordset } from "../db/sql.ts";
 import { announceToInboxes } from "../events/publish.ts";
 import { markRecipientsSent, recipientOfMessage } from "../modules/broadcasts/tracking.ts";
@@ -99,13 +99,37 @@ async function findByIdempotencyKey(ctx: AppContext, number: PhoneNumberRow, key
   return row;
 }
 
+interface ServiceWindowKey {
+  number: PhoneNumberRow;
+  waId: string;
+}
+
+/**
+ * When each contact last wrote to each number (null: never), for free-form sends arriving
+ * together with one statement.
+ */
+const lookUpLastInbound = batchedLookup<ServiceWindowKey, string | null>(async (db, keys) => {
+  const rows = await db.query<{ ord: number; last: string | null }>(sql`
+    SELECT k.ord, (
+      SELECT max(m.sent_at) FROM messages m JOIN contacts c ON c.id = m.contact_id
+      WHERE m.phone_number_ref = k.phone_number_ref AND c.project_id = k.project_id AND c.wa_id = k.wa_id
+        AND m.direction = 'inbound') AS last
+    FROM ${recordset(
+      keys.map((k, ord) => ({
+        ord,
+        phone_number_ref: k.number.id,
+        project_id: k.number.project_id,
+        wa_id: k.waId,
+      })),
+      sql`ord int, phone_number_ref uuid, project_id uuid, wa_id text`,
+    )} AS k`);
+  return new Map(rows.map((r) => [keys[r.ord]!, r.last]));
+});
+
 /** Free-form messages need an inbound message from the contact on this number within 24 h. */
 async function checkServiceWindow(ctx: AppContext, number: PhoneNumberRow, waId: string): Promise<void> {
-  const [row] = await ctx.db.query<{ last: string | null }>(sql`
-    SELECT max(m.sent_at) AS last FROM messages m JOIN contacts c ON c.id = m.contact_id
-    WHERE m.phone_number_ref = ${number.id} AND c.project_id = ${number.project_id} AND c.wa_id = ${waId}
-      AND m.direction = 'inbound'`);
-  if (!row?.last || Date.now() - Date.parse(row.last) > SERVICE_WINDOW_MS) {
+  const last = await lookUpLastInbound(ctx.db, { number, waId });
+  if (!last || Date.now() - Date.parse(last) > SERVICE_WINDOW_MS) {
     throw new MetaApiError(
       metaError(
         "reEngagement",
@@ -139,9 +163,11 @@ async function marketingStopped(
 }
 
 async function checkRate(ctx: AppContext, number: PhoneNumberRow): Promise<void> {
-  const decision = await consumeRateLimit(ctx.db, [
-    { key: `send:${number.id}`, seconds: 1, limit: ctx.config.sendRatePerSecond },
-  ]);
+  const decision = await consumeRateHit(ctx.db, {
+    key: `send:${number.id}`,
+    seconds: 1,
+    limit: ctx.config.sendRatePerSecond,
+  });
   if (!decision.allowed) {
     throw new MetaApiError(
       metaError("rateLimited", "(#130429) Rate limit hit", "Cloud API message throughput has been reached."),
