@@ -307,6 +307,22 @@ describe("delivery detail and redelivery (Parley extras)", () => {
   });
 });
 
+describe("a slow receiver", () => {
+  it("holds up only its own deliveries", async () => {
+    const slow = await sink();
+    slow.delayMs = 6_000;
+    const fast = await sink();
+    await createHook(a, number, { url: slow.url, events: ["whatsapp.message.received"] });
+    await createHook(b, other, { url: fast.url, events: ["whatsapp.message.received"] });
+    await inbound(number, "15550407300", "to a slow receiver");
+    await slow.waitFor((r) => r.length === 1);
+    await inbound(other, "15550407301", "to a fast one");
+    await fast.waitFor((r) => r.length === 1);
+    const waited = fast.received[0]!.at - slow.received[0]!.at;
+    assert.ok(waited < 5_000, `the fast receiver's delivery came ${waited} ms after the slow one's`);
+  });
+});
+
 describe("per-conversation ordering", () => {
   it("holds a conversation's next delivery until the earlier one is delivered", async () => {
     const s = await sink();

@@ -5,6 +5,7 @@ import { request as httpRequest } from "undici";
 import type { Config } from "../config.ts";
 import type { AppContext } from "../context.ts";
 import type { Queryable } from "../db/database.ts";
+import { groupCommit } from "../db/group-commit.ts";
 import { json, recordset } from "../db/sql.ts";
 import { EVENTS_CHANNEL } from "../events/publish.ts";
 import { checkOutboundUrl } from "../security/outbound.ts";
@@ -28,6 +29,10 @@ const BATCH = 50;
 const LEASE_SECONDS = 30;
 const TIMEOUT_MS = 10_000;
 const POLL_MS = 500;
+/** Most deliveries one process has out with receivers at once. */
+const MAX_IN_FLIGHT = 200;
+/** How long finished deliveries wait to share one claim of what they let through. */
+const COMPLETION_WAKE_MS = 10;
 
 /** Kapso's signature: lowercase-hex HMAC-SHA256 of the raw body with the webhook's secret. */
 export function signWebhookBody(secret: string, body: string): string {
@@ -52,17 +57,17 @@ export function retryDelaySeconds(config: Config, attempts: number, ageSeconds: 
 }
 
 /**
- * Claims due deliveries with a lease (several processes share the work; a process that dies
- * mid-delivery loses its lease and another retries), POSTs them, and records the outcome. A
- * delivery is at-least-once: receivers dedupe on `X-Idempotency-Key`.
+ * Claims up to `limit` due deliveries with a lease (several processes share the work; a process
+ * that dies mid-delivery loses its lease and another retries). A delivery is at-least-once:
+ * receivers dedupe on `X-Idempotency-Key`.
  *
  * A delivery is due when its time has come, its webhook is active (a test goes out anyway), and
  * no earlier delivery of the same conversation to the same webhook is still pending — unless it
  * has waited `webhookOrderWaitSeconds` (30 s) already, after which it goes out regardless.
  */
-export async function dispatchDueDeliveries(ctx: AppContext): Promise<number> {
+async function claimDueDeliveries(ctx: AppContext, limit: number): Promise<DueDelivery[]> {
   const wait = ctx.config.webhookOrderWaitSeconds;
-  const due = await ctx.db.query<DueDelivery>(sql`
+  return ctx.db.query<DueDelivery>(sql`
     UPDATE webhook_deliveries d SET locked_until = clock_timestamp() + make_interval(secs => ${LEASE_SECONDS})
     FROM webhooks w
     WHERE d.id IN (
@@ -76,16 +81,12 @@ export async function dispatchDueDeliveries(ctx: AppContext): Promise<number> {
             SELECT 1 FROM webhook_deliveries e
             WHERE e.webhook_id = c.webhook_id AND e.conversation_id = c.conversation_id
               AND e.status = 'pending' AND e.seq < c.seq))
-      ORDER BY c.next_attempt_at, c.seq LIMIT ${BATCH} FOR UPDATE OF c SKIP LOCKED)
+      ORDER BY c.next_attempt_at, c.seq LIMIT ${limit} FOR UPDATE OF c SKIP LOCKED)
       AND w.id = d.webhook_id
     RETURNING d.id, d.event, d.payload, d.body, d.idempotency_key, d.batch_size, d.test, d.attempt_count,
       extract(epoch FROM clock_timestamp() - d.created_at)::float8 AS age_seconds,
       w.id AS webhook_id, w.kind, w.url, w.secret_key, w.headers, w.payload_version,
       ${whatsappConfigSql(sql`d`, sql`w`)} AS whatsapp_config`);
-  const outcomes = await Promise.all(due.map((d) => attemptDelivery(ctx, d)));
-  await recordDelivered(ctx, outcomes.filter(succeeded));
-  for (const o of outcomes.filter((o) => !succeeded(o))) await recordFailedAttempt(ctx, o);
-  return due.length;
 }
 
 function headersFor(d: DueDelivery, event: string, body: string): Record<string, string> {
@@ -298,28 +299,66 @@ export async function releaseHeldDeliveries(db: Queryable, webhookId: string): P
 
 /**
  * Runs the dispatcher in this process: woken by every committed event that made a delivery
- * (NOTIFY) and by a short poll for retries and buffers that fall due. Returns a function that stops it.
+ * (NOTIFY), by a short poll for retries and buffers that fall due, and by deliveries finishing
+ * (a conversation's next delivery waits for its previous one). Deliveries are claimed while
+ * fewer than `MAX_IN_FLIGHT` are out, and each is recorded when its receiver answers, so a slow
+ * receiver (up to the 10 s timeout) holds up only its own deliveries. Successes answered
+ * together are recorded with one statement. Returns a function that stops it.
  */
 export async function startWebhookDispatcher(ctx: AppContext): Promise<() => Promise<void>> {
-  let running = false;
+  const inFlight = new Set<Promise<void>>();
+  let claiming = false;
   let again = false;
+  let flushWanted = true;
   let stopped = false;
-  const run = async () => {
-    if (running) {
+  let wakeTimer: NodeJS.Timeout | undefined;
+  const recordSuccess = groupCommit<AttemptOutcome>(
+    ctx.db,
+    async (_db, outcomes) => {
+      await recordDelivered(ctx, outcomes);
+    },
+    { maxBatch: BATCH, parallel: 1, transaction: false },
+  );
+  const deliver = (d: DueDelivery) => {
+    const out: Promise<void> = attemptDelivery(ctx, d)
+      .then((o) => (succeeded(o) ? recordSuccess(o) : recordFailedAttempt(ctx, o)))
+      .catch((err) => ctx.log.error({ err, delivery_id: d.id }, "webhook delivery not recorded"))
+      .finally(() => {
+        inFlight.delete(out);
+        // Finished deliveries wake one claim between them, not one each.
+        wakeTimer ??= setTimeout(() => {
+          wakeTimer = undefined;
+          void run(false);
+        }, COMPLETION_WAKE_MS);
+      });
+    inFlight.add(out);
+  };
+  const run = async (flush = true) => {
+    if (stopped) return;
+    flushWanted ||= flush;
+    if (claiming) {
       again = true;
       return;
     }
-    running = true;
+    claiming = true;
     try {
       do {
         again = false;
-        await flushDueBuffers(ctx);
-        while (!stopped && (await dispatchDueDeliveries(ctx)) === BATCH);
+        if (flushWanted) {
+          flushWanted = false;
+          await flushDueBuffers(ctx);
+        }
+        while (!stopped && inFlight.size < MAX_IN_FLIGHT) {
+          const wanted = Math.min(BATCH, MAX_IN_FLIGHT - inFlight.size);
+          const due = await claimDueDeliveries(ctx, wanted);
+          for (const d of due) deliver(d);
+          if (due.length < wanted) break;
+        }
       } while (again && !stopped);
     } catch (err) {
       ctx.log.error({ err }, "webhook dispatch failed");
     } finally {
-      running = false;
+      claiming = false;
     }
   };
   const unlisten = await ctx.db.listen(EVENTS_CHANNEL, (payload) => {
@@ -332,6 +371,8 @@ export async function startWebhookDispatcher(ctx: AppContext): Promise<() => Pro
     stopped = true;
     clearInterval(timer);
     await unlisten();
-    while (running) await new Promise((r) => setTimeout(r, 20));
+    while (claiming) await new Promise((r) => setTimeout(r, 20));
+    await Promise.allSettled(inFlight);
+    clearTimeout(wakeTimer);
   };
 }
