@@ -438,10 +438,15 @@ function preview() {
     .join("\n\n");
 }
 
-/** After a send: the thread again, or the new conversation a template opened. */
+/**
+ * After a send: the thread again, or the new conversation a template opened (the contact's
+ * last one had ended). That one is on the same number, so the template picker keeps its list
+ * and the agent's choice instead of loading them again under the agent's hands.
+ */
 async function sent(data) {
-  if (data.conversation_id !== state.selected) await select(data.conversation_id);
-  else await loadThread();
+  if (data.conversation_id === state.selected) return loadThread();
+  const templates = state.templates && { ...state.templates, conversationId: data.conversation_id };
+  await select(data.conversation_id, templates);
 }
 
 // ---- details panel ------------------------------------------------------------------------
@@ -502,9 +507,9 @@ async function markRead(id) {
   post("read_state_changed");
 }
 
-async function select(id) {
+async function select(id, templates = null) {
   state.selected = id;
-  state.templates = null;
+  state.templates = templates;
   clearFile();
   $("rename-note").textContent = "";
   state.messages = [];
