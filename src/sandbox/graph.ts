@@ -121,9 +121,7 @@ const lookUpTemplateForSend = batchedLookup<store.TemplateSendKey, store.Templat
  */
 const sendFailurePending = batchedLookup<string, true>(
   async (db, phoneNumberIds) =>
-    new Map(
-      [...(await store.numbersWithPendingFailures(db, phoneNumberIds, "send"))].map((id) => [id, true]),
-    ),
+    new Map((await store.numbersWithPendingFailures(db, phoneNumberIds, "send")).map((id) => [id, true])),
 );
 
 /** `POST /{phone_number_id}/messages`: a send, a mark-as-read, or a typing indicator. */

@@ -362,11 +362,11 @@ export async function numbersWithPendingFailures(
   db: Queryable,
   phoneNumberIds: string[],
   operation: string,
-): Promise<Set<string>> {
+): Promise<string[]> {
   const rows = await db.query<{ phone_number_id: string }>(sql`
     SELECT DISTINCT phone_number_id FROM sandbox_failures
     WHERE phone_number_id = ANY(${phoneNumberIds}::text[]) AND operation = ${operation} AND remaining > 0`);
-  return new Set(rows.map((r) => r.phone_number_id));
+  return rows.map((r) => r.phone_number_id);
 }
 
 export async function findTemplateById(db: Queryable, id: string): Promise<SandboxTemplateRow | undefined> {

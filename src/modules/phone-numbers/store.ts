@@ -110,7 +110,6 @@ export const lookUpLivePhoneNumber = batchedLookup<string, PhoneNumberRow>(
     new Map((await findLivePhoneNumbersByMetaIds(db, phoneNumberIds)).map((n) => [n.phone_number_id, n])),
 );
 
-/** A live number of one project by Meta's id; another project's number is not found. */
 /** A live number by Parley's own id, for a caller holding a reference Parley signed (media URLs). */
 export async function findLivePhoneNumberByRef(
   db: Queryable,
@@ -123,6 +122,7 @@ export async function findLivePhoneNumberByRef(
   return row;
 }
 
+/** A live number of one project by Meta's id; another project's number is not found. */
 export async function findProjectPhoneNumber(
   db: Queryable,
   projectId: string,
