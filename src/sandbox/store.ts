@@ -77,7 +77,9 @@ export async function insertFailure(
 
 /**
  * Takes one use of the oldest pending failure for `operation` on any of `phoneNumberIds`,
- * atomically (two concurrent sends never consume the same last use).
+ * atomically (two concurrent sends never consume the same last use). Concurrent sends wait
+ * for each other's use rather than skip a row another holds, so an injection of N uses fails
+ * the next N sends even when they arrive together.
  */
 export async function consumeFailure(
   db: Queryable,
@@ -92,7 +94,7 @@ export async function consumeFailure(
       WHERE phone_number_id = ANY(${phoneNumberIds}::text[]) AND operation = ${operation} AND remaining > 0
       ORDER BY created_at, id
       LIMIT 1
-      FOR UPDATE SKIP LOCKED)
+      FOR UPDATE)
     RETURNING *`);
   return row;
 }
