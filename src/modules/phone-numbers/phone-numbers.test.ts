@@ -3,7 +3,7 @@ import { after, before, describe, it } from "node:test";
 import sql from "sql-template-tag";
 import { startTestApp, type TestApp, type TestProject } from "../../../test/support/app.ts";
 import { insertSandboxNumber, metaId } from "../../../test/support/fixtures.ts";
-import { findLivePhoneNumberByMetaId } from "./store.ts";
+import { findLivePhoneNumberByMetaId, lookUpLivePhoneNumber } from "./store.ts";
 
 // Production numbers are checked against the built-in sandbox standing in for Meta: the
 // test points META_GRAPH_URL's setting at this app's own `/sandbox/graph` once it listens.
@@ -353,6 +353,48 @@ describe("list, get, update, delete", () => {
       phone_number_id: id,
     });
     assert.equal(again.statusCode, 201);
+  });
+});
+
+describe("the hot paths' lookup of live numbers", () => {
+  /** Asks until `check` holds for the lookup's answer (a change is announced after its commit). */
+  async function lookUpUntil(
+    id: string,
+    check: (row: Awaited<ReturnType<typeof lookUpLivePhoneNumber>>) => boolean | Promise<boolean>,
+  ) {
+    const deadline = Date.now() + 3_000;
+    let row = await lookUpLivePhoneNumber(t.ctx.db, id);
+    while (!(await check(row)) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+      row = await lookUpLivePhoneNumber(t.ctx.db, id);
+    }
+    return row;
+  }
+
+  it("keeps a number in memory until it changes, whoever changes it; unknown ids are not kept", async () => {
+    const unknownId = metaId();
+    assert.equal(await lookUpLivePhoneNumber(t.ctx.db, unknownId), undefined);
+    const number = await insertSandboxNumber(t, a.projectId, { phone_number_id: unknownId });
+    const first = await lookUpLivePhoneNumber(t.ctx.db, unknownId);
+    assert.equal(first?.id, number.id, "a number connected after a miss is found at once");
+    // Kept (the same row, not read again) once the insert's own announcement has come.
+    const kept = await lookUpUntil(
+      unknownId,
+      async (row) => row !== undefined && row === (await lookUpLivePhoneNumber(t.ctx.db, unknownId)),
+    );
+    assert.equal(kept, await lookUpLivePhoneNumber(t.ctx.db, unknownId));
+
+    // Changed behind the API's back (plain SQL, as another process would): the lookup follows.
+    await t.ctx.db.query(
+      sql`UPDATE phone_numbers SET inbound_processing_enabled = false WHERE id = ${number.id}`,
+    );
+    const changed = await lookUpUntil(unknownId, (row) => row?.inbound_processing_enabled === false);
+    assert.equal(changed?.inbound_processing_enabled, false);
+
+    await t.ctx.db.query(
+      sql`UPDATE phone_numbers SET deleted_at = clock_timestamp() WHERE id = ${number.id}`,
+    );
+    assert.equal(await lookUpUntil(unknownId, (row) => row === undefined), undefined);
   });
 });
 

@@ -1,4 +1,5 @@
 import sql, { join, raw, type Sql } from "sql-template-tag";
+import { announcedCache } from "../../db/announced-cache.ts";
 import type { Queryable } from "../../db/database.ts";
 import { batchedLookup } from "../../db/group-commit.ts";
 import { json, updateSet } from "../../db/sql.ts";
@@ -102,13 +103,19 @@ export async function findLivePhoneNumbersByMetaIds(
 }
 
 /**
- * `findLivePhoneNumberByMetaId` for the hot paths (Meta's webhooks, proxied sends): lookups
+ * `findLivePhoneNumberByMetaId` for the hot paths (Meta's webhooks, proxied sends), which
+ * otherwise spent a statement on it per burst: live numbers are kept in memory until a change
+ * to them is announced (migration 0021's trigger, payload Meta's id) or for 5 s; lookups
  * arriving together share one statement.
  */
-export const lookUpLivePhoneNumber = batchedLookup<string, PhoneNumberRow>(
-  async (db, phoneNumberIds) =>
-    new Map((await findLivePhoneNumbersByMetaIds(db, phoneNumberIds)).map((n) => [n.phone_number_id, n])),
-);
+export const lookUpLivePhoneNumber = announcedCache<PhoneNumberRow>({
+  channel: "parley_phone_numbers",
+  keepMs: 5_000,
+  read: batchedLookup<string, PhoneNumberRow>(
+    async (db, phoneNumberIds) =>
+      new Map((await findLivePhoneNumbersByMetaIds(db, phoneNumberIds)).map((n) => [n.phone_number_id, n])),
+  ),
+});
 
 /** A live number by Parley's own id, for a caller holding a reference Parley signed (media URLs). */
 export async function findLivePhoneNumberByRef(
