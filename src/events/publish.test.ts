@@ -4,7 +4,7 @@ import { after, before, describe, it } from "node:test";
 import sql from "sql-template-tag";
 import { startTestApp, type TestApp } from "../../test/support/app.ts";
 import { insertSandboxNumber } from "../../test/support/fixtures.ts";
-import { EVENTS_CHANNEL, type EventNotice, publishEvents, publishMetaPayloads } from "./publish.ts";
+import { EVENTS_CHANNEL, type EventNotice, publishEvents } from "./publish.ts";
 
 let t: TestApp;
 before(async () => {
@@ -91,8 +91,9 @@ describe("event outbox", () => {
     try {
       const body = (n: number) => `{"object":"whatsapp_business_account", "entry":[{"n":${n}}]}`;
       await t.ctx.db.transaction((tx) =>
-        publishMetaPayloads(
+        publishEvents(
           tx,
+          [],
           [withHook!, withoutHook!, pausedHook!, withHook!].map((number, n) => ({
             projectId,
             phoneNumberRef: number.id,

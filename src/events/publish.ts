@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import sql, { bulk } from "sql-template-tag";
+import sql from "sql-template-tag";
 import type { Queryable } from "../db/database.ts";
-import { json, recordset } from "../db/sql.ts";
+import { recordset } from "../db/sql.ts";
 import { legacyEventNameSql } from "../webhooks/payload.ts";
 
 /** The NOTIFY channel on which every committed event is announced (the live inbox listens). */
@@ -40,6 +40,11 @@ export interface EventNotice {
    * wake for it (absent means it should).
    */
   dispatch?: boolean;
+  /**
+   * False when it put nothing in a webhook's buffer, so the dispatcher need not look for
+   * buffers to flush (absent means it should).
+   */
+  buffered?: boolean;
 }
 
 /** Sends each notice as JSON on `channel` with one statement (delivered when `tx` commits). */
@@ -49,59 +54,92 @@ async function notify(tx: Queryable, channel: string, notices: object[]): Promis
 }
 
 /**
- * Records events in the outbox inside the caller's transaction and announces them with
- * NOTIFY, which PostgreSQL delivers only if that transaction commits. Nothing is announced
- * for a change that rolls back, and nothing committed goes unrecorded.
+ * Records events in the outbox inside the caller's transaction, fans them out to the webhooks
+ * that want them, queues Meta's webhook bodies for `meta` webhooks (`metaPayloads`), and
+ * announces it all with NOTIFY, which PostgreSQL delivers only if that transaction commits:
+ * nothing is announced for a change that rolls back, and nothing committed goes unrecorded.
+ * One statement for all of it, because a round trip inside the transaction is what costs
+ * (the ingest transaction holds every webhook of a burst until it commits).
  */
-export async function publishEvents(tx: Queryable, events: ParleyEvent[]): Promise<EventNotice[]> {
-  if (events.length === 0) return [];
-  const notices = await tx.query<EventNotice>(sql`
-    INSERT INTO events (project_id, type, phone_number_ref, conversation_id, webhook_id, payload)
-    VALUES ${bulk(
-      events.map((e) => [
-        e.projectId,
-        e.type,
-        e.phoneNumberRef ?? null,
-        e.conversationId ?? null,
-        e.webhookId ?? null,
-        json(e.payload),
-      ]),
-    )}
-    RETURNING id, project_id, type, phone_number_ref, conversation_id`);
-  const ids = notices.map((n) => n.id);
-  // One delivery per matching webhook, in this same transaction. Message and conversation
-  // events go to the number's webhooks; project events (number lifecycle) to project-scoped
-  // ones. A webhook Parley paused keeps collecting (its deliveries wait until it is resumed);
-  // one paused through the API does not. Buffered events wait in the webhook's buffer instead.
-  // A webhook may name a number lifecycle event by its legacy (v1) name.
+export async function publishEvents(
+  tx: Queryable,
+  events: ParleyEvent[],
+  metaPayloads: MetaPayload[] = [],
+): Promise<EventNotice[]> {
+  if (events.length === 0 && metaPayloads.length === 0) return [];
+  const eventRows = events.map((e, ord) => ({
+    ord,
+    project_id: e.projectId,
+    type: e.type,
+    phone_number_ref: e.phoneNumberRef ?? null,
+    conversation_id: e.conversationId ?? null,
+    webhook_id: e.webhookId ?? null,
+    payload: e.payload,
+  }));
+  // `X-Idempotency-Key` of a `meta` delivery is the SHA-256 of the body, so a receiver
+  // recognises Meta's own retries of the same payload.
+  const metaRows = metaPayloads.map((p, ord) => ({
+    ord,
+    project_id: p.projectId,
+    phone_number_ref: p.phoneNumberRef,
+    event: `meta.${p.field}`,
+    body: p.body,
+    idempotency_key: createHash("sha256").update(p.body).digest("hex"),
+  }));
+  // One delivery per matching webhook. Message and conversation events go to the number's
+  // webhooks; project events (number lifecycle) to project-scoped ones. A webhook Parley paused
+  // keeps collecting (its deliveries wait until it is resumed); one paused through the API does
+  // not. Buffered events wait in the webhook's buffer instead. A webhook may name a number
+  // lifecycle event by its legacy (v1) name.
   const matches = sql`
-    FROM events e JOIN webhooks w ON w.project_id = e.project_id AND w.kind = 'kapso'
+    FROM new_events e JOIN webhooks w ON w.project_id = e.project_id AND w.kind = 'kapso'
       AND (w.active OR w.paused_reason IS NOT NULL)
       AND (e.type = ANY(w.events) OR ${legacyEventNameSql(sql`e.type`)} = ANY(w.events))
       AND (e.webhook_id IS NULL OR e.webhook_id = w.id)
       AND (CASE WHEN e.type LIKE 'whatsapp.phone_number.%' THEN w.phone_number_ref IS NULL
-                ELSE w.phone_number_ref = e.phone_number_ref END)
-    WHERE e.id = ANY(${ids}::uuid[])`;
+                ELSE w.phone_number_ref = e.phone_number_ref END)`;
   const buffered = sql`(w.buffer_enabled AND e.type = ANY(w.buffer_events) AND e.conversation_id IS NOT NULL)`;
-  // Both fan-outs in one statement (one round trip), answering how many rows each made.
-  const [fanOut] = await tx.query<{ made: number }>(sql`
-    WITH deliveries AS (
+  // `dispatch` and `buffered` tell the dispatcher whether to wake and whether to look at buffers.
+  return tx.query<EventNotice>(sql`
+    WITH new_events AS (
+      INSERT INTO events (project_id, type, phone_number_ref, conversation_id, webhook_id, payload)
+      SELECT project_id, type, phone_number_ref, conversation_id, webhook_id, payload
+      FROM ${recordset(eventRows, sql`ord int, project_id uuid, type text, phone_number_ref uuid, conversation_id uuid, webhook_id uuid, payload jsonb`)} AS i
+      ORDER BY i.ord
+      RETURNING id, project_id, type, phone_number_ref, conversation_id, webhook_id, payload, created_at),
+    deliveries AS (
       INSERT INTO webhook_deliveries (project_id, webhook_id, event, payload, phone_number_ref, conversation_id)
       SELECT e.project_id, w.id, e.type, e.payload, e.phone_number_ref, e.conversation_id
-      ${matches} AND NOT ${buffered}
+      ${matches} WHERE NOT ${buffered}
       ORDER BY e.created_at, w.id
       RETURNING 1),
     buffer_items AS (
       INSERT INTO webhook_buffer_items (project_id, webhook_id, event, payload, phone_number_ref, conversation_id)
       SELECT e.project_id, w.id, e.type, e.payload, e.phone_number_ref, e.conversation_id
-      ${matches} AND ${buffered}
+      ${matches} WHERE ${buffered}
       ORDER BY e.created_at, w.id
-      RETURNING 1)
-    SELECT (SELECT count(*) FROM deliveries) + (SELECT count(*) FROM buffer_items) AS made`);
-  const dispatch = Number(fanOut!.made) > 0;
-  const announced = notices.map((n) => ({ ...n, dispatch }));
-  await notify(tx, EVENTS_CHANNEL, announced);
-  return announced;
+      RETURNING 1),
+    meta_deliveries AS (
+      INSERT INTO webhook_deliveries (project_id, webhook_id, event, body, idempotency_key, phone_number_ref)
+      SELECT w.project_id, w.id, p.event, p.body, p.idempotency_key, w.phone_number_ref
+      FROM ${recordset(metaRows, sql`ord int, project_id uuid, phone_number_ref uuid, event text, body text, idempotency_key text`)} AS p
+      JOIN webhooks w ON w.project_id = p.project_id AND w.phone_number_ref = p.phone_number_ref
+        AND w.kind = 'meta' AND (w.active OR w.paused_reason IS NOT NULL)
+      ORDER BY p.ord
+      RETURNING id, project_id, event, phone_number_ref, created_at),
+    notices AS (
+      SELECT 0 AS part, e.created_at AS at, e.id, e.project_id, e.type, e.phone_number_ref,
+        e.conversation_id, EXISTS (SELECT 1 FROM deliveries) OR EXISTS (SELECT 1 FROM buffer_items) AS dispatch,
+        EXISTS (SELECT 1 FROM buffer_items) AS buffered
+      FROM new_events e
+      UNION ALL
+      SELECT 1, d.created_at, d.id, d.project_id, d.event, d.phone_number_ref, NULL::uuid, true, false
+      FROM meta_deliveries d
+      ORDER BY part, at)
+    SELECT n.id, n.project_id, n.type, n.phone_number_ref, n.conversation_id, n.dispatch, n.buffered
+    FROM notices n, LATERAL (SELECT pg_notify(${EVENTS_CHANNEL}, json_build_object(
+      'id', n.id, 'project_id', n.project_id, 'type', n.type, 'phone_number_ref', n.phone_number_ref,
+      'conversation_id', n.conversation_id, 'dispatch', n.dispatch, 'buffered', n.buffered)::text)) AS announced`);
 }
 
 /** A change only open inboxes care about; `messageId` names the stored message it is about. */
@@ -136,31 +174,4 @@ export interface MetaPayload {
   phoneNumberRef: string;
   body: string;
   field: string;
-}
-
-/**
- * Queues Meta's webhook bodies, byte for byte, for their numbers' `meta` webhooks (at most one
- * per number), inside the caller's transaction, with one statement for all of them.
- * `X-Idempotency-Key` is the SHA-256 of the body, so a receiver recognises Meta's own retries of
- * the same payload. The delivery's event is `meta.<field>`.
- */
-export async function publishMetaPayloads(tx: Queryable, payloads: MetaPayload[]): Promise<void> {
-  if (payloads.length === 0) return;
-  const rows = payloads.map((p, ord) => ({
-    ord,
-    project_id: p.projectId,
-    phone_number_ref: p.phoneNumberRef,
-    event: `meta.${p.field}`,
-    body: p.body,
-    idempotency_key: createHash("sha256").update(p.body).digest("hex"),
-  }));
-  const notices = await tx.query<EventNotice>(sql`
-    INSERT INTO webhook_deliveries (project_id, webhook_id, event, body, idempotency_key, phone_number_ref)
-    SELECT w.project_id, w.id, p.event, p.body, p.idempotency_key, w.phone_number_ref
-    FROM ${recordset(rows, sql`ord int, project_id uuid, phone_number_ref uuid, event text, body text, idempotency_key text`)} AS p
-    JOIN webhooks w ON w.project_id = p.project_id AND w.phone_number_ref = p.phone_number_ref
-      AND w.kind = 'meta' AND (w.active OR w.paused_reason IS NOT NULL)
-    ORDER BY p.ord
-    RETURNING id, project_id, event AS type, phone_number_ref, NULL::uuid AS conversation_id`);
-  if (notices.length > 0) await notify(tx, EVENTS_CHANNEL, notices);
 }

@@ -7,7 +7,7 @@ import type { AppContext } from "../context.ts";
 import type { Queryable } from "../db/database.ts";
 import { groupCommit } from "../db/group-commit.ts";
 import { json, recordset } from "../db/sql.ts";
-import { EVENTS_CHANNEL } from "../events/publish.ts";
+import { EVENTS_CHANNEL, type EventNotice } from "../events/publish.ts";
 import { checkOutboundUrl } from "../security/outbound.ts";
 import { type BatchPayload, flushDueBuffers, resendAsSingles } from "./buffer.ts";
 import { type OutgoingDelivery, outgoing, whatsappConfigSql } from "./payload.ts";
@@ -362,8 +362,10 @@ export async function startWebhookDispatcher(ctx: AppContext): Promise<() => Pro
     }
   };
   const unlisten = await ctx.db.listen(EVENTS_CHANNEL, (payload) => {
-    // Events no webhook wants are announced for open inboxes only; the poll covers the rest.
-    if (!payload.includes('"dispatch":false')) void run();
+    // Events no webhook wants are announced for open inboxes only; buffers are looked at when an
+    // event went into one (it may now be full); the poll covers the rest.
+    const notice = JSON.parse(payload) as Pick<EventNotice, "dispatch" | "buffered">;
+    if (notice.dispatch !== false) void run(notice.buffered !== false);
   });
   const timer = setInterval(() => void run(), POLL_MS);
   timer.unref();

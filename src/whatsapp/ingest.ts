@@ -1,10 +1,10 @@
 import sql from "sql-template-tag";
 import type { AppContext } from "../context.ts";
 import type { Queryable } from "../db/database.ts";
-import { type ParleyEvent, publishEvents } from "../events/publish.ts";
+import { type MetaPayload, type ParleyEvent, publishEvents } from "../events/publish.ts";
 import {
   adoptWamid,
-  recordBroadcastReplies,
+  broadcastRepliesUpdate,
   recordBroadcastStatuses,
 } from "../modules/broadcasts/tracking.ts";
 import { presentContact } from "../modules/contacts/presenter.ts";
@@ -326,12 +326,8 @@ async function storeInboundMessages(
     })),
   );
   const inserted = resolved.flatMap((r, i) => (rows[i] ? [{ ...r, ...stored[i]!, row: rows[i]! }] : []));
-  await recordBroadcastReplies(
-    tx,
-    inserted.flatMap(({ number, contact, sentAt }) =>
-      contact.wa_id ? [{ phoneNumberRef: number.id, waId: contact.wa_id, receivedAt: sentAt }] : [],
-    ),
-    ctx.config.broadcastResponseWindowHours,
+  const replies = inserted.flatMap(({ number, contact, sentAt }) =>
+    contact.wa_id ? [{ phoneNumberRef: number.id, waId: contact.wa_id, receivedAt: sentAt }] : [],
   );
   const conversations = new Map(
     (
@@ -341,6 +337,7 @@ async function storeInboundMessages(
           conversationId: row.conversation_id,
           message: { wamid: message.id, type, text, sentAt, direction: "inbound" },
         })),
+        replies.length ? broadcastRepliesUpdate(replies, ctx.config.broadcastResponseWindowHours) : undefined,
       )
     ).map((c) => [c.id, c]),
   );
@@ -540,15 +537,16 @@ export async function ingestValues(
 
 /**
  * Publishes the events of one or more ingested values in the caller's transaction (one fan-out
- * for all of them) and restarts the inactivity timers of every conversation that had a message
+ * for all of them, with Meta's bodies for `meta` webhooks) and restarts the inactivity timers of every conversation that had a message
  * in or out (outbound ones show up here with their statuses).
  */
 export async function publishIngestEvents(
   ctx: AppContext,
   tx: Queryable,
   events: ParleyEvent[],
+  metaPayloads: MetaPayload[] = [],
 ): Promise<void> {
-  await publishEvents(tx, events);
+  await publishEvents(tx, events, metaPayloads);
   const active = Map.groupBy(
     events.filter((e) => e.type.startsWith("whatsapp.message.") && e.conversationId && e.phoneNumberRef),
     (e) => e.phoneNumberRef!,

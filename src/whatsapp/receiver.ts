@@ -1,7 +1,7 @@
 import sql from "sql-template-tag";
 import type { AppContext } from "../context.ts";
 import { groupCommit } from "../db/group-commit.ts";
-import { type MetaPayload, publishMetaPayloads } from "../events/publish.ts";
+import type { MetaPayload } from "../events/publish.ts";
 import type { Server } from "../http/types.ts";
 import { lookUpLivePhoneNumber, type PhoneNumberRow } from "../modules/phone-numbers/store.ts";
 import { ingestValues, publishIngestEvents, type WebhookValue } from "./ingest.ts";
@@ -43,11 +43,12 @@ export function webhookReceiverRoutes(app: Server, ctx: AppContext): void {
         tx,
         webhooks.flatMap((w) => w.routed),
       );
-      await publishMetaPayloads(
+      await publishIngestEvents(
+        ctx,
         tx,
+        events,
         webhooks.flatMap((w) => w.forwards),
       );
-      await publishIngestEvents(ctx, tx, events);
     },
     INGEST_BATCHING,
   );

@@ -162,22 +162,21 @@ export async function recordBroadcastStatuses(
 }
 
 /**
- * Counts inbound messages as responses, each to the latest broadcast message sent to its author
- * from its number within the attribution window (once per recipient: a later message from the
- * same person changes nothing), with one statement for all of them.
+ * The statement that counts inbound messages as responses, each to the latest broadcast message
+ * sent to its author from its number within the attribution window (once per recipient: a later
+ * message from the same person changes nothing), for all of them at once. The ingest runs it as
+ * a step of the statement that records the messages in their conversations' summaries.
  */
-export async function recordBroadcastReplies(
-  tx: Queryable,
+export function broadcastRepliesUpdate(
   replies: { phoneNumberRef: string; waId: string; receivedAt: string }[],
   windowHours: number,
-): Promise<void> {
-  if (replies.length === 0) return;
+): Sql {
   const input = replies.map((r) => ({
     phone_number_ref: r.phoneNumberRef,
     wa_id: r.waId,
     received_at: r.receivedAt,
   }));
-  await tx.query(sql`
+  return sql`
     UPDATE broadcast_recipients r SET responded_at = t.received_at, updated_at = clock_timestamp()
     FROM (
       SELECT DISTINCT ON (latest.id) latest.id, x.received_at
@@ -189,7 +188,7 @@ export async function recordBroadcastReplies(
           AND r.sent_at > x.received_at - make_interval(hours => ${windowHours})
         ORDER BY r.sent_at DESC LIMIT 1) latest
       ORDER BY latest.id, x.received_at) t
-    WHERE r.id = t.id AND r.responded_at IS NULL`);
+    WHERE r.id = t.id AND r.responded_at IS NULL`;
 }
 
 /**

@@ -1,4 +1,4 @@
-import sql, { type Sql } from "sql-template-tag";
+import sql, { empty, type Sql } from "sql-template-tag";
 import type { Queryable } from "../../db/database.ts";
 import { recordset } from "../../db/sql.ts";
 import { type CursorParams, cursorQuery, whereAll } from "../../http/pagination.ts";
@@ -169,11 +169,14 @@ export async function recordMessageInSummary(
 /**
  * Records messages in their conversations' summaries, in the order given, with one statement
  * (the same as recording them one by one: counts add up, the last message of each conversation
- * is its latest), and answers the conversations as they now are, in id order.
+ * is its latest), and answers the conversations as they now are, in id order. `alongside`, a
+ * data-modifying statement about the same messages, runs as a step of that statement (one
+ * round trip instead of two).
  */
 export async function recordMessagesInSummaries(
   tx: Queryable,
   recorded: { conversationId: string; message: SummaryMessage }[],
+  alongside?: Sql,
 ): Promise<ConversationRow[]> {
   const changes = new Map<
     string,
@@ -221,7 +224,7 @@ export async function recordMessagesInSummaries(
     }))
     .sort((a, b) => (a.id < b.id ? -1 : 1));
   return tx.query<ConversationRow>(sql`
-    WITH updated AS (
+    WITH ${alongside ? sql`alongside AS (${alongside}),` : empty} updated AS (
       UPDATE conversations c SET
         messages_count = c.messages_count + u.messages,
         unread_count = c.unread_count + u.inbound,
