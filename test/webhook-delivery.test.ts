@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
+import sql from "sql-template-tag";
 import type { PhoneNumberRow } from "../src/modules/phone-numbers/store.ts";
 import { simulateInbound } from "../src/sandbox/inbound.ts";
 import { signWebhookBody } from "../src/webhooks/dispatcher.ts";
@@ -584,6 +585,32 @@ describe("automatic pausing", () => {
     assert.ok(failed.attempt_count >= 3, `${failed.attempt_count} attempts within the 3.6 s window`);
     const gaps = s.received.slice(1).map((x, i) => x.at - s.received[i]!.at);
     assert.ok(gaps[0]! >= 150, "first retry after the listed 0.2 s");
+  });
+
+  it("ends a webhook's failure streak with a success, so failures apart never pause it", async () => {
+    const s = await sink();
+    let answers = 0;
+    s.decide = () => (++answers % 3 === 0 ? 200 : 500);
+    const hook = (
+      await api("POST", `/whatsapp/phone_numbers/${n.phone_number_id}/webhooks`, {
+        whatsapp_webhook: { url: s.url, secret_key: "k", events: ["whatsapp.message.received"] },
+      })
+    ).json().data;
+    const streak = async () => {
+      const [row] = await p.ctx.db.query<{ consecutive_failures: number; active: boolean }>(
+        sql`SELECT consecutive_failures, active FROM webhooks WHERE id = ${hook.id}`,
+      );
+      return row!;
+    };
+    for (const text of ["streak-1", "streak-2"]) {
+      await say(text);
+      // Two failures, then the third attempt gets through and ends the streak.
+      await s.waitFor((r) => r.some((x) => x.answered === 200 && x.raw.includes(text)));
+      assert.deepEqual(await until(streak, (w) => w.consecutive_failures === 0), {
+        consecutive_failures: 0,
+        active: true,
+      });
+    }
   });
 
   it("pauses a webhook that keeps failing, holds its deliveries, and resumes on a good test or PATCH", async () => {

@@ -170,11 +170,17 @@ async function attemptDelivery(ctx: AppContext, d: DueDelivery): Promise<Attempt
 const succeeded = (o: AttemptOutcome) => o.status !== null && o.status >= 200 && o.status < 300;
 
 /**
- * Records a batch's successful attempts in one statement (each attempt's record and its
- * delivery's new state), then ends the failure streak of each webhook they went to.
+ * Records a batch's successful attempts in one statement: each attempt's record, its
+ * delivery's new state, and the end of the failure streak of each webhook they went to. A
+ * successful test delivery to a webhook that Parley paused resumes it (a webhook paused through
+ * the API stays paused), and its held deliveries are let go.
  */
 async function recordDelivered(ctx: AppContext, outcomes: AttemptOutcome[]): Promise<void> {
   if (outcomes.length === 0) return;
+  // Each webhook once, a test among its deliveries counting as a test.
+  const tested = new Map<string, boolean>();
+  for (const { d } of outcomes) tested.set(d.webhook_id, (tested.get(d.webhook_id) ?? false) || d.test);
+  const succeeded = [...tested].map(([webhook_id, test]) => ({ webhook_id, test }));
   const rows = outcomes.map((o) => ({
     id: o.d.id,
     attempt: o.d.attempt_count + 1,
@@ -185,7 +191,7 @@ async function recordDelivered(ctx: AppContext, outcomes: AttemptOutcome[]): Pro
     started_at: o.startedAt,
     duration_ms: o.durationMs,
   }));
-  await ctx.db.query(sql`
+  const resumed = await ctx.db.query<{ id: string }>(sql`
     WITH outcome AS (
       SELECT * FROM ${recordset(
         rows,
@@ -196,13 +202,26 @@ async function recordDelivered(ctx: AppContext, outcomes: AttemptOutcome[]): Pro
       INSERT INTO webhook_delivery_attempts (delivery_id, attempt, request_url, request_headers,
         response_status, response_body, started_at, duration_ms)
       SELECT id, attempt, request_url, request_headers, response_status, response_body, started_at, duration_ms
-      FROM outcome)
-    UPDATE webhook_deliveries d SET status = 'delivered', attempt_count = o.attempt,
-      response_status = o.response_status, delivered_at = clock_timestamp(), last_attempt_at = clock_timestamp(),
-      locked_until = NULL, last_error = NULL
-    FROM outcome o WHERE d.id = o.id`);
-  const webhooks = new Map(outcomes.map((o) => [`${o.d.webhook_id}:${o.d.test}`, o.d]));
-  for (const d of webhooks.values()) await recordSuccess(ctx, d.webhook_id, d.test);
+      FROM outcome),
+    delivered AS (
+      UPDATE webhook_deliveries d SET status = 'delivered', attempt_count = o.attempt,
+        response_status = o.response_status, delivered_at = clock_timestamp(), last_attempt_at = clock_timestamp(),
+        locked_until = NULL, last_error = NULL
+      FROM outcome o WHERE d.id = o.id),
+    streak AS (
+      SELECT w.id, s.test AND w.paused_reason IS NOT NULL AS resume
+      FROM webhooks w JOIN ${recordset(succeeded, sql`webhook_id uuid, test boolean`)} AS s ON s.webhook_id = w.id
+      WHERE w.consecutive_failures > 0 OR (s.test AND w.paused_reason IS NOT NULL)
+      ORDER BY w.id FOR UPDATE OF w),
+    healed AS (
+      UPDATE webhooks w SET consecutive_failures = 0, failing_since = NULL,
+        active = w.active OR s.resume,
+        paused_at = CASE WHEN s.resume THEN NULL ELSE w.paused_at END,
+        paused_reason = CASE WHEN s.resume THEN NULL ELSE w.paused_reason END
+      FROM streak s WHERE w.id = s.id
+      RETURNING w.id, s.resume)
+    SELECT id FROM healed WHERE resume`);
+  for (const { id } of resumed) await releaseHeldDeliveries(ctx.db, id);
 }
 
 async function recordFailedAttempt(ctx: AppContext, o: AttemptOutcome): Promise<void> {
@@ -237,25 +256,6 @@ async function recordFailedAttempt(ctx: AppContext, o: AttemptOutcome): Promise<
     await tx.query(update);
     await resendAsSingles(tx, d.id, d.payload as BatchPayload);
   });
-}
-
-/**
- * A success ends the webhook's failure streak. A successful test delivery to a webhook that
- * Parley paused resumes it (a webhook paused through the API stays paused).
- */
-async function recordSuccess(ctx: AppContext, webhookId: string, test: boolean): Promise<void> {
-  const [row] = await ctx.db.query<{ resume: boolean }>(sql`
-    WITH prev AS (
-      SELECT id, (${test} AND paused_reason IS NOT NULL) AS resume FROM webhooks
-      WHERE id = ${webhookId} AND (consecutive_failures > 0 OR (${test} AND paused_reason IS NOT NULL))
-      FOR UPDATE)
-    UPDATE webhooks w SET consecutive_failures = 0, failing_since = NULL,
-      active = w.active OR p.resume,
-      paused_at = CASE WHEN p.resume THEN NULL ELSE w.paused_at END,
-      paused_reason = CASE WHEN p.resume THEN NULL ELSE w.paused_reason END
-    FROM prev p WHERE w.id = p.id
-    RETURNING p.resume`);
-  if (row?.resume) await releaseHeldDeliveries(ctx.db, webhookId);
 }
 
 /**
