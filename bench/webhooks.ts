@@ -9,8 +9,10 @@
 //    all at once, and the time until the receiver has every delivery gives the rate.
 // 2. End-to-end delay: signed inbound webhooks posted at increasing rates (open loop); the delay
 //    runs from an inbound webhook's scheduled post to its whatsapp.message.received arriving.
+//    The first `--warmup` seconds run at the first rate and are reported as their own row
+//    (`warmup: true`), apart from the measured steps.
 //
-//   node bench/webhooks.ts [--backlog 5000] [--rates 100,250,500,1000] [--seconds 10]
+//   node bench/webhooks.ts [--backlog 5000] [--rates 100,250,500,1000] [--seconds 10] [--warmup 3]
 //
 // A database is created on TEST_DATABASE_URL's server (default
 // postgres://postgres@127.0.0.1:5432/postgres) and dropped afterwards.
@@ -41,11 +43,13 @@ const { values: args } = parseArgs({
     backlog: { type: "string", default: "5000" },
     rates: { type: "string", default: "100,250,500,1000" },
     seconds: { type: "string", default: "10" },
+    warmup: { type: "string", default: "3" },
   },
 });
 const backlog = Number(args.backlog);
 const rates = numberList(args.rates, "--rates");
 const seconds = Number(args.seconds);
+const warmup = Number(args.warmup);
 const SECRET = "bench-webhook-secret";
 
 /** Every delivery the receiver got: idempotency key, the message's wamid, arrival time. */
@@ -149,7 +153,11 @@ console.log(JSON.stringify(drain));
 
 // 2. End-to-end delay at increasing inbound rates, each message its own contact's next message.
 const steps = [];
-for (const rate of rates) {
+const load = [
+  ...(warmup > 0 ? [{ rate: rates[0]!, seconds: warmup, warmup: true }] : []),
+  ...rates.map((rate) => ({ rate, seconds, warmup: false })),
+];
+for (const { rate, seconds, warmup } of load) {
   const first = posted;
   const stepRss = sampleRss(p.server.child.pid!);
   const cpu = await cpuMeter(p, "postgres");
@@ -172,6 +180,7 @@ for (const rate of rates) {
     .filter((r) => scheduled.has(r.wamid))
     .map((r) => r.at - scheduled.get(r.wamid)!);
   steps.push({
+    ...(warmup ? { warmup } : {}),
     inbound_per_s: rate,
     ingested_per_s: ingest.achieved_per_s,
     inbound_p99_ms: ingest.p99_ms,
@@ -187,7 +196,7 @@ for (const rate of rates) {
     ...machine(),
   });
   console.log(JSON.stringify(steps.at(-1)));
-  if (ingest.achieved_per_s < 0.8 * rate) break;
+  if (!warmup && ingest.achieved_per_s < 0.8 * rate) break;
 }
 
 client.close();
