@@ -180,7 +180,7 @@ async function recordDelivered(ctx: AppContext, outcomes: AttemptOutcome[]): Pro
   // Each webhook once, a test among its deliveries counting as a test.
   const tested = new Map<string, boolean>();
   for (const { d } of outcomes) tested.set(d.webhook_id, (tested.get(d.webhook_id) ?? false) || d.test);
-  const succeeded = [...tested].map(([webhook_id, test]) => ({ webhook_id, test }));
+  const webhooks = [...tested].map(([webhook_id, test]) => ({ webhook_id, test }));
   const rows = outcomes.map((o) => ({
     id: o.d.id,
     attempt: o.d.attempt_count + 1,
@@ -210,7 +210,7 @@ async function recordDelivered(ctx: AppContext, outcomes: AttemptOutcome[]): Pro
       FROM outcome o WHERE d.id = o.id),
     streak AS (
       SELECT w.id, s.test AND w.paused_reason IS NOT NULL AS resume
-      FROM webhooks w JOIN ${recordset(succeeded, sql`webhook_id uuid, test boolean`)} AS s ON s.webhook_id = w.id
+      FROM webhooks w JOIN ${recordset(webhooks, sql`webhook_id uuid, test boolean`)} AS s ON s.webhook_id = w.id
       WHERE w.consecutive_failures > 0 OR (s.test AND w.paused_reason IS NOT NULL)
       ORDER BY w.id FOR UPDATE OF w),
     healed AS (
