@@ -8,6 +8,7 @@ import { signWebhookBody } from "../src/webhooks/dispatcher.ts";
 import { sandboxAppSecret, signMetaPayload } from "../src/whatsapp/webhook-signature.ts";
 import { startTestApp, type TestApp, type TestProject } from "./support/app.ts";
 import { insertSandboxNumber } from "./support/fixtures.ts";
+import { until } from "./support/poll.ts";
 import { freePort } from "./support/process.ts";
 import { type ReceivedWebhook, startWebhookSink, type WebhookSink } from "./support/webhook-sink.ts";
 
@@ -18,17 +19,6 @@ type Json = any;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 const eventOf = (r: ReceivedWebhook) => r.headers["x-webhook-event"];
-
-/** Polls `read` until `ok` holds (up to 90 s: a loaded CI machine is slow, a healthy run fast). */
-async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error("condition not met");
-    await sleep(100);
-  }
-}
 
 let t: TestApp;
 let a: TestProject;

@@ -3,6 +3,7 @@ import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import sql from "sql-template-tag";
 import { openTestDatabase } from "../../test/support/database.ts";
+import { until } from "../../test/support/poll.ts";
 import { announcedCache } from "./announced-cache.ts";
 import type { Database } from "./database.ts";
 
@@ -27,17 +28,6 @@ describe("announced cache", () => {
     return { reads, lookUp };
   };
 
-  /** Asks until the answer is `expected` (an announcement arrives after its commit). */
-  async function until(ask: () => Promise<string | undefined>, expected: string | undefined) {
-    const deadline = Date.now() + 3_000;
-    let value = await ask();
-    while (value !== expected && Date.now() < deadline) {
-      await sleep(10);
-      value = await ask();
-    }
-    return value;
-  }
-
   it("keeps an answer until its key is announced, and only that key", async () => {
     const values: Record<string, string | undefined> = { a: "a1", b: "b1" };
     const { reads, lookUp } = counted("test_cache_keys", 60_000, values);
@@ -48,7 +38,14 @@ describe("announced cache", () => {
     values.a = "a2";
     values.b = "b2";
     await db.query(sql`SELECT pg_notify('test_cache_keys', 'a')`);
-    assert.equal(await until(() => lookUp(db, "a"), "a2"), "a2");
+    assert.equal(
+      await until(
+        () => lookUp(db, "a"),
+        (value) => value === "a2",
+        { timeoutMs: 3_000, intervalMs: 10 },
+      ),
+      "a2",
+    );
     assert.equal(await lookUp(db, "b"), "b1", "b was not announced");
   });
 

@@ -537,8 +537,9 @@ export async function ingestValues(
 
 /**
  * Publishes the events of one or more ingested values in the caller's transaction (one fan-out
- * for all of them, with Meta's bodies for `meta` webhooks) and restarts the inactivity timers of every conversation that had a message
- * in or out (outbound ones show up here with their statuses).
+ * for all of them, with Meta's bodies for `meta` webhooks) and restarts the inactivity timers of
+ * every conversation that had a message in or out (outbound ones show up here with their
+ * statuses).
  */
 export async function publishIngestEvents(
   ctx: AppContext,

@@ -3,6 +3,7 @@ import { after, before, describe, it } from "node:test";
 import sql from "sql-template-tag";
 import { startTestApp, type TestApp, type TestProject } from "../../../test/support/app.ts";
 import { insertSandboxNumber, metaId } from "../../../test/support/fixtures.ts";
+import { until } from "../../../test/support/poll.ts";
 import { findLivePhoneNumberByMetaId, lookUpLivePhoneNumber } from "./store.ts";
 
 // Production numbers are checked against the built-in sandbox standing in for Meta: the
@@ -357,19 +358,11 @@ describe("list, get, update, delete", () => {
 });
 
 describe("the hot paths' lookup of live numbers", () => {
-  /** Asks until `check` holds for the lookup's answer (a change is announced after its commit). */
-  async function lookUpUntil(
+  /** Looks the number up until `check` holds (a change is announced after its commit). */
+  const lookUpUntil = (
     id: string,
     check: (row: Awaited<ReturnType<typeof lookUpLivePhoneNumber>>) => boolean | Promise<boolean>,
-  ) {
-    const deadline = Date.now() + 3_000;
-    let row = await lookUpLivePhoneNumber(t.ctx.db, id);
-    while (!(await check(row)) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 10));
-      row = await lookUpLivePhoneNumber(t.ctx.db, id);
-    }
-    return row;
-  }
+  ) => until(() => lookUpLivePhoneNumber(t.ctx.db, id), check, { timeoutMs: 3_000, intervalMs: 10 });
 
   it("keeps a number in memory until it changes, whoever changes it; unknown ids are not kept", async () => {
     const unknownId = metaId();
