@@ -4,6 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import sql from "sql-template-tag";
 import { openTestDatabase } from "../../test/support/database.ts";
 import type { Database } from "./database.ts";
+import { recordset } from "./sql.ts";
 
 // Parameterised statements run as named prepared statements on both engines (on PGlite through
 // its wire protocol); these check that a statement behaves the same on its first call and after.
@@ -93,5 +94,63 @@ describe("database statements", () => {
       }),
     );
     assert.deepEqual(await noteOf(db, 3), [{ note: "note 3!" }]);
+  });
+});
+
+// A batch statement's plan is made for the table sizes of its time; the session drops its plans
+// every `planLifetimeMs`, so a plan made while a table was empty does not outlive its growth.
+describe("plans of prepared statements", () => {
+  const probeTable = `CREATE TABLE plan_probe (id int PRIMARY KEY, note text) WITH (autovacuum_enabled = false)`;
+  const lookUp = (db: Database, ids: number[]) =>
+    db.query<{ note: string }>(sql`
+      SELECT p.note FROM ${recordset(
+        ids.map((id) => ({ id })),
+        sql`id int`,
+      )} AS r JOIN plan_probe p ON p.id = r.id`);
+
+  /** The plan the session's prepared `lookUp` statement would run with now. */
+  async function cachedPlan(db: Database): Promise<string> {
+    const [statement] = await db.query<{ name: string }>(
+      sql`SELECT name FROM pg_prepared_statements WHERE statement LIKE ${"%plan_probe p%"}`,
+    );
+    assert.ok(statement, "the lookup runs as a prepared statement");
+    const rows = await db.execute<{ "QUERY PLAN": string }>(
+      `EXPLAIN EXECUTE "${statement.name}"('[{"id": 1}]', 1)`,
+    );
+    return rows.rows.map((r) => r["QUERY PLAN"]).join("\n");
+  }
+
+  /** Plans `lookUp` on the empty table, then fills the table (without ANALYZE). */
+  async function planThenGrow(db: Database): Promise<void> {
+    // One plan kept for every call, as for the statements PostgreSQL finds no better plan for.
+    await db.exec("SET plan_cache_mode = force_generic_plan");
+    await db.exec(probeTable);
+    assert.deepEqual(await lookUp(db, [1]), []);
+    await db.exec("INSERT INTO plan_probe SELECT n, 'note ' || n FROM generate_series(1, 20000) n");
+  }
+
+  it("keeps a plan made on an empty table until the session drops its plans", async () => {
+    const db = await openTestDatabase({ poolSize: 1, planLifetimeMs: 3_600_000 });
+    try {
+      await planThenGrow(db);
+      assert.deepEqual(await lookUp(db, [7]), [{ note: "note 7" }]);
+      assert.match(await cachedPlan(db), /Seq Scan on plan_probe/);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("replans after the plan lifetime, and then looks rows up by index", async () => {
+    const db = await openTestDatabase({ poolSize: 1, planLifetimeMs: 200 });
+    try {
+      await planThenGrow(db);
+      await sleep(250);
+      assert.deepEqual(await lookUp(db, [7]), [{ note: "note 7" }]);
+      const plan = await cachedPlan(db);
+      assert.match(plan, /Index Scan using plan_probe_pkey/);
+      assert.doesNotMatch(plan, /Seq Scan on plan_probe/);
+    } finally {
+      await db.close();
+    }
   });
 });

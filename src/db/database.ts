@@ -80,9 +80,15 @@ function concatMessages(parts: Uint8Array[]): Uint8Array {
  * parameter types remembered); each call then binds, describes and executes it in one message.
  * Callers hold PGlite's locks the way its `query` does.
  */
-function pglitePreparedStatements(db: PGlite) {
+function pglitePreparedStatements(db: PGlite, planLifetimeMs: number) {
   const parameterTypes = new Map<string, number[]>();
+  let plansSince = Date.now();
   return async <T>(name: string, text: string, values: unknown[]): Promise<T[]> => {
+    const now = Date.now();
+    if (now - plansSince >= planLifetimeMs) {
+      plansSince = now;
+      await db.execProtocol(serialize.query("DISCARD PLANS"), { syncToFs: false });
+    }
     let types = parameterTypes.get(name);
     if (!types) {
       const { messages } = await db.execProtocol(
@@ -148,11 +154,11 @@ function pgliteQueryable(
 }
 
 /** Embedded PostgreSQL persisted under `dataDir`; `undefined` keeps it in memory (tests). */
-export async function openPglite(dataDir: string | undefined): Promise<Database> {
+export async function openPglite(dataDir: string | undefined, options: OpenOptions = {}): Promise<Database> {
   if (dataDir) fs.mkdirSync(dataDir, { recursive: true });
   const db = await PGlite.create(dataDir);
   await db.exec("SET TIME ZONE 'UTC'");
-  const prepared = pglitePreparedStatements(db);
+  const prepared = pglitePreparedStatements(db, options.planLifetimeMs ?? PLAN_LIFETIME_MS);
   const base = pgliteQueryable(db, db, prepared, false);
   return {
     engine: "pglite",
@@ -167,23 +173,18 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
 /**
  * A parameterised statement of bounded size runs as a named prepared statement, so each pooled
  * connection (or the one PGlite session) parses and plans it once instead of on every call
- * (planning costs more than running most of Parley's statements). The name is a hash of the
- * text, remembered per text.
- * Statements with many values or a long text (bulk inserts, whose text grows with their rows)
- * stay unnamed, which bounds how many statements a connection keeps. So do the batch
- * statements that join a `jsonb_to_recordset` to a table: a connection's cached plan for them
- * is made for the table sizes of its first calls, and a plan made when a fresh table was empty
- * keeps scanning it whole after it has grown (a 10,000-recipient broadcast spent a third of
- * PostgreSQL's time that way); planned at each call, they look rows up by index.
+ * (planning costs more than running most of Parley's statements: the batch statements of
+ * ingest spent as long being planned as running). The name is a hash of the text, remembered
+ * per text. Statements with many values or a long text (bulk inserts, whose text grows with
+ * their rows) stay unnamed, which bounds how many statements a connection keeps.
  */
 const MAX_PREPARED_VALUES = 100;
-const MAX_PREPARED_TEXT = 8_000;
+const MAX_PREPARED_TEXT = 16_000;
 const statementNames = new Map<string, string>();
 
 function statementName(text: string, values: unknown[] | undefined): string | undefined {
   if (!values?.length || values.length > MAX_PREPARED_VALUES || text.length > MAX_PREPARED_TEXT)
     return undefined;
-  if (text.includes("jsonb_to_recordset")) return undefined;
   let name = statementNames.get(text);
   if (!name) {
     // Bounded anyway (Parley's statements are fixed texts); a safety valve all the same.
@@ -192,6 +193,21 @@ function statementName(text: string, values: unknown[] | undefined): string | un
     statementNames.set(text, name);
   }
   return name;
+}
+
+/**
+ * How long a session keeps the plans of its prepared statements before `DISCARD PLANS`. A plan
+ * is made for the table sizes of its time: one made while a table was fresh and nearly empty
+ * (a new install, a broadcast's recipient list being filled) keeps scanning that table whole
+ * after it has grown, until an ANALYZE invalidates it (up to a minute or more later; a
+ * 10,000-recipient broadcast once spent a third of PostgreSQL's time that way). Replanning
+ * every few seconds bounds that at the cost of one planning per statement per session per period.
+ */
+const PLAN_LIFETIME_MS = 5_000;
+
+export interface OpenOptions {
+  /** How long a session keeps its statements' plans (tests shorten it). */
+  planLifetimeMs?: number;
 }
 
 function pgQueryable(target: pg.Pool | pg.PoolClient): Queryable {
@@ -210,10 +226,28 @@ function pgQueryable(target: pg.Pool | pg.PoolClient): Queryable {
 }
 
 /** A real PostgreSQL server through a connection pool. */
-export async function openPostgres(connectionString: string, poolSize = 10): Promise<Database> {
-  const pool = new pg.Pool({ connectionString, max: poolSize, types: pgTypes, options: "-c TimeZone=UTC" });
+export async function openPostgres(
+  connectionString: string,
+  options: OpenOptions & { poolSize?: number } = {},
+): Promise<Database> {
+  const pool = new pg.Pool({
+    connectionString,
+    max: options.poolSize ?? 10,
+    types: pgTypes,
+    options: "-c TimeZone=UTC",
+  });
+  const planLifetimeMs = options.planLifetimeMs ?? PLAN_LIFETIME_MS;
   pool.on("error", () => {
     // An idle client lost its connection; the pool replaces it on next use.
+  });
+  const plansSince = new WeakMap<pg.PoolClient, number>();
+  pool.on("connect", (client) => plansSince.set(client, Date.now()));
+  pool.on("acquire", (client) => {
+    const now = Date.now();
+    if (now - (plansSince.get(client) ?? now) < planLifetimeMs) return;
+    plansSince.set(client, now);
+    // Queued ahead of whatever the client was acquired for; a failure shows on that query.
+    client.query("DISCARD PLANS").catch(() => {});
   });
   await pool.query("SELECT 1");
   const base = pgQueryable(pool);

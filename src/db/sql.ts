@@ -29,9 +29,9 @@ export function json(value: unknown): string {
 /**
  * `rows` (objects) as a table for a set-based statement, read with `columns` (a column
  * definition list): `FROM ${recordset(rows, sql`id uuid, n int`)} AS u`. The row count goes in
- * as a LIMIT because these statements are planned at each call (see `statementName`) and the
- * planner otherwise takes `jsonb_to_recordset` for 100 rows, and then joins a few rows to a
- * grown table by scanning it whole rather than through its index.
+ * as a LIMIT because the planner otherwise takes `jsonb_to_recordset` for 100 rows (a plan made
+ * for the values at hand, as a prepared statement's first ones are) and then joins a few rows
+ * to a grown table by scanning it whole rather than through its index.
  */
 export function recordset(rows: unknown[], columns: Sql): Sql {
   return sql`(SELECT * FROM jsonb_to_recordset(${json(rows)}::jsonb) AS r(${columns}) LIMIT ${rows.length})`;

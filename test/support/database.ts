@@ -1,6 +1,12 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { type Database, type Engine, openPglite, openPostgres } from "../../src/db/database.ts";
+import {
+  type Database,
+  type Engine,
+  type OpenOptions,
+  openPglite,
+  openPostgres,
+} from "../../src/db/database.ts";
 
 /**
  * Which engine this test run uses: `PARLEY_TEST_ENGINE=postgres` (with `TEST_DATABASE_URL`)
@@ -43,11 +49,11 @@ export async function provisionDatabase(): Promise<ProvisionedDatabase> {
 }
 
 /** Opens a fresh database on the test engine; closing it also drops it. */
-export async function openTestDatabase(): Promise<Database> {
+export async function openTestDatabase(options: OpenOptions & { poolSize?: number } = {}): Promise<Database> {
   const provisioned = await provisionDatabase();
   const db = provisioned.databaseUrl
-    ? await openPostgres(provisioned.databaseUrl, 5)
-    : await openPglite(undefined);
+    ? await openPostgres(provisioned.databaseUrl, { poolSize: 5, ...options })
+    : await openPglite(undefined, options);
   const close = db.close;
   return Object.assign(db, {
     async close() {
