@@ -179,7 +179,7 @@ export async function openPglite(dataDir: string | undefined, options: OpenOptio
  * their rows) stay unnamed, which bounds how many statements a connection keeps.
  */
 const MAX_PREPARED_VALUES = 100;
-const MAX_PREPARED_TEXT = 16_000;
+const MAX_PREPARED_TEXT = 8_000;
 const statementNames = new Map<string, string>();
 
 function statementName(text: string, values: unknown[] | undefined): string | undefined {
@@ -210,6 +210,11 @@ export interface OpenOptions {
   planLifetimeMs?: number;
 }
 
+export interface PostgresOptions extends OpenOptions {
+  /** Connections in the pool (default 10). */
+  poolSize?: number;
+}
+
 function pgQueryable(target: pg.Pool | pg.PoolClient): Queryable {
   const execute = async <T>(text: string, values?: unknown[]) => {
     const name = statementName(text, values);
@@ -228,7 +233,7 @@ function pgQueryable(target: pg.Pool | pg.PoolClient): Queryable {
 /** A real PostgreSQL server through a connection pool. */
 export async function openPostgres(
   connectionString: string,
-  options: OpenOptions & { poolSize?: number } = {},
+  options: PostgresOptions = {},
 ): Promise<Database> {
   const pool = new pg.Pool({
     connectionString,

@@ -3,9 +3,9 @@ import pg from "pg";
 import {
   type Database,
   type Engine,
-  type OpenOptions,
   openPglite,
   openPostgres,
+  type PostgresOptions,
 } from "../../src/db/database.ts";
 
 /**
@@ -49,7 +49,7 @@ export async function provisionDatabase(): Promise<ProvisionedDatabase> {
 }
 
 /** Opens a fresh database on the test engine; closing it also drops it. */
-export async function openTestDatabase(options: OpenOptions & { poolSize?: number } = {}): Promise<Database> {
+export async function openTestDatabase(options: PostgresOptions = {}): Promise<Database> {
   const provisioned = await provisionDatabase();
   const db = provisioned.databaseUrl
     ? await openPostgres(provisioned.databaseUrl, { poolSize: 5, ...options })
