@@ -25,6 +25,7 @@ import {
   numberDetails,
   numberList,
   openLoop,
+  rateSteps,
   round,
   sampleRss,
   startBenchServer,
@@ -42,9 +43,9 @@ const { values: args } = parseArgs({
   },
 });
 const rates = numberList(args.rates, "--rates");
-const seconds = Number(args.seconds);
+const stepSeconds = Number(args.seconds);
 const contacts = Number(args.contacts);
-const warmup = Number(args.warmup);
+const warmupSeconds = Number(args.warmup);
 
 async function run(engine: Engine) {
   const p = await startBenchServer(engine);
@@ -56,11 +57,7 @@ async function run(engine: Engine) {
   let posted = 0;
   let acknowledged = 0;
   try {
-    const load = [
-      ...(warmup > 0 ? [{ rate: rates[0]!, seconds: warmup, warmup: true }] : []),
-      ...rates.map((rate) => ({ rate, seconds, warmup: false })),
-    ];
-    for (const { rate, seconds, warmup } of load) {
+    for (const { rate, seconds, warmup } of rateSteps(rates, stepSeconds, warmupSeconds)) {
       const stepRss = sampleRss(p.server.child.pid!);
       // Bodies are built and signed before the clock starts, so the client spends its CPU on
       // sending only.

@@ -313,6 +313,17 @@ export function numberList(value: string, name: string): number[] {
 }
 
 /**
+ * The steps of an open-loop run: `warmup` seconds at the first rate (none when 0), reported as
+ * their own row, then each rate for `seconds`.
+ */
+export function rateSteps(rates: number[], seconds: number, warmup: number) {
+  return [
+    ...(warmup > 0 ? [{ rate: rates[0]!, seconds: warmup, warmup: true }] : []),
+    ...rates.map((rate) => ({ rate, seconds, warmup: false })),
+  ];
+}
+
+/**
  * Closed-loop load: `concurrency` workers, each starting its next request when the last one
  * answered, for `seconds`. Latency is each request's own time.
  */

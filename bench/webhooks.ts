@@ -31,6 +31,7 @@ import {
   numberList,
   openLoop,
   percentile,
+  rateSteps,
   round,
   sampleRss,
   startBenchServer,
@@ -48,8 +49,8 @@ const { values: args } = parseArgs({
 });
 const backlog = Number(args.backlog);
 const rates = numberList(args.rates, "--rates");
-const seconds = Number(args.seconds);
-const warmup = Number(args.warmup);
+const stepSeconds = Number(args.seconds);
+const warmupSeconds = Number(args.warmup);
 const SECRET = "bench-webhook-secret";
 
 /** Every delivery the receiver got: idempotency key, the message's wamid, arrival time. */
@@ -153,11 +154,7 @@ console.log(JSON.stringify(drain));
 
 // 2. End-to-end delay at increasing inbound rates, each message its own contact's next message.
 const steps = [];
-const load = [
-  ...(warmup > 0 ? [{ rate: rates[0]!, seconds: warmup, warmup: true }] : []),
-  ...rates.map((rate) => ({ rate, seconds, warmup: false })),
-];
-for (const { rate, seconds, warmup } of load) {
+for (const { rate, seconds, warmup } of rateSteps(rates, stepSeconds, warmupSeconds)) {
   const first = posted;
   const stepRss = sampleRss(p.server.child.pid!);
   const cpu = await cpuMeter(p, "postgres");
