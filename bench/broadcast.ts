@@ -11,6 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { freePort } from "../test/support/process.ts";
 import { type ServerProject, startServerProject } from "../test/support/server-project.ts";
+import { analyzeDatabase } from "./support.ts";
 
 if (!process.env.TEST_DATABASE_URL) {
   console.error("set TEST_DATABASE_URL (a PostgreSQL server; a database is created for the run)");
@@ -149,6 +150,7 @@ async function run(crash: boolean) {
   try {
     const prefix = crash ? "1666" : "1555";
     const id = await createBroadcast(p, numberId, prefix);
+    await analyzeDatabase(p, "postgres");
     const started = performance.now();
     await p.api("POST", `/whatsapp/broadcasts/${id}/send`);
     let killedAt: number | undefined;

@@ -14,6 +14,7 @@
 // postgres://postgres@127.0.0.1:5432/postgres) and dropped afterwards.
 import { parseArgs } from "node:util";
 import {
+  analyzeDatabase,
   contact,
   cpuMeter,
   type Engine,
@@ -91,6 +92,7 @@ async function run(engine: Engine) {
         ...machine(),
       });
       console.log(JSON.stringify(steps.at(-1)));
+      if (warmup) await analyzeDatabase(p, engine);
       // An overloaded step says enough; higher rates would only queue longer.
       if (!warmup && step.achieved_per_s < 0.8 * rate) break;
     }

@@ -15,6 +15,7 @@
 import { parseArgs } from "node:util";
 import {
   addSandboxNumber,
+  analyzeDatabase,
   closedLoop,
   contact,
   cpuMeter,
@@ -69,6 +70,7 @@ for (const id of numbers) {
   }
 }
 
+await analyzeDatabase(p, "postgres");
 const rss = sampleRss(p.server.child.pid!);
 const cpu = await cpuMeter(p, "postgres");
 const steps = [];

@@ -21,6 +21,7 @@ import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
 import { signWebhookBody } from "../src/webhooks/dispatcher.ts";
 import {
+  analyzeDatabase,
   contact,
   cpuMeter,
   HttpClient,
@@ -193,6 +194,7 @@ for (const { rate, seconds, warmup } of rateSteps(rates, stepSeconds, warmupSeco
     ...machine(),
   });
   console.log(JSON.stringify(steps.at(-1)));
+  if (warmup) await analyzeDatabase(p, "postgres");
   if (!warmup && ingest.achieved_per_s < 0.8 * rate) break;
 }
 
