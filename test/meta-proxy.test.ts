@@ -107,6 +107,38 @@ describe("the Meta proxy with @kapso/whatsapp-cloud-api", () => {
     assert.equal((await sandboxSends("15550202000")).length, 1);
   });
 
+  it("opens the window from when the contact wrote, in any conversation with the number", async () => {
+    const hoursAgo = (h: number) => String(Math.floor((Date.now() - h * 3_600_000) / 1000));
+    for (const [from, hours] of [
+      ["15550205001", 25],
+      ["15550205002", 23],
+      ["15550205003", 1],
+    ] as const) {
+      await simulateInbound(t.ctx, {
+        phoneNumberId: number.phone_number_id,
+        from,
+        message: { type: "text", text: { body: "Hi" }, timestamp: hoursAgo(hours) },
+      });
+    }
+    // The window outlives the conversation the message arrived in.
+    await t.ctx.db.query(sql`
+      UPDATE conversations SET status = 'ended', ended_at = now()
+      WHERE contact_id = (SELECT id FROM contacts WHERE project_id = ${a.projectId} AND wa_id = '15550205003')`);
+    const outcomes = await Promise.allSettled(
+      ["15550205001", "15550205002", "15550205003"].map((to) =>
+        client.messages.sendText({ phoneNumberId: number.phone_number_id, to, body: "Hello" }),
+      ),
+    );
+    assert.deepEqual(
+      outcomes.map((o) => o.status),
+      ["rejected", "fulfilled", "fulfilled"],
+    );
+    assert.equal(
+      (await graphError(Promise.reject((outcomes[0] as PromiseRejectedResult).reason))).code,
+      131047,
+    );
+  });
+
   it("checks the window of concurrent free-form sends contact by contact", async () => {
     const warm = ["15550204001", "15550204003"];
     for (const from of warm) {

@@ -106,14 +106,15 @@ interface ServiceWindowKey {
 
 /**
  * When each contact last wrote to each number (null: never), for free-form sends arriving
- * together with one statement.
+ * together with one statement. Read from the summaries of the contact's conversations with the
+ * number (each keeps its latest inbound message's time), not from the messages themselves, of
+ * which a long-standing contact has thousands.
  */
 const lookUpLastInbound = batchedLookup<ServiceWindowKey, string | null>(async (db, keys) => {
   const rows = await db.query<{ ord: number; last: string | null }>(sql`
     SELECT k.ord, (
-      SELECT max(m.sent_at) FROM messages m JOIN contacts c ON c.id = m.contact_id
-      WHERE m.phone_number_ref = k.phone_number_ref AND c.project_id = k.project_id AND c.wa_id = k.wa_id
-        AND m.direction = 'inbound') AS last
+      SELECT max(cv.last_inbound_at) FROM conversations cv JOIN contacts c ON c.id = cv.contact_id
+      WHERE cv.phone_number_ref = k.phone_number_ref AND c.project_id = k.project_id AND c.wa_id = k.wa_id) AS last
     FROM ${recordset(
       keys.map((k, ord) => ({
         ord,

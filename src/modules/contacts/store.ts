@@ -41,16 +41,18 @@ export async function findOrCreateContactByWaId(
 }
 
 /**
- * `findOrCreateContactByWaId` for several contacts with one statement, answered in the order
- * asked. Rows are written in (project, wa_id) order, so two batches never wait on each other
- * in a cycle.
+ * `findOrCreateContactByWaId` for several contacts, answered in the order asked. Known contacts
+ * whose name is unchanged (nearly all of them, on a busy number) are only read, so two
+ * transactions sending to or hearing from one person do not wait for each other; the rest (new
+ * people, new names, a person another transaction created meanwhile) are upserted in (project,
+ * wa_id) order, so two batches never wait on each other in a cycle.
  */
 export async function findOrCreateContactsByWaId(
   tx: Queryable,
   wanted: { projectId: string; waId: string; profileName?: string | null }[],
 ): Promise<(ContactRow & { inserted: boolean })[]> {
   const key = (projectId: string, waId: string | null) => `${projectId}:${waId}`;
-  const distinct = new Map<string, { project_id: string; wa_id: string; profile_name: string | null }>();
+  const distinct = new Map<string, ContactWanted>();
   for (const w of wanted) {
     const previous = distinct.get(key(w.projectId, w.waId));
     distinct.set(key(w.projectId, w.waId), {
@@ -60,9 +62,43 @@ export async function findOrCreateContactsByWaId(
     });
   }
   const rows = await tx.query<ContactRow & { inserted: boolean }>(sql`
+    WITH wanted AS (
+      SELECT * FROM ${recordset([...distinct.values()], sql`project_id uuid, wa_id text, profile_name text`)} AS w),
+    inserted AS (
+      INSERT INTO contacts (project_id, wa_id, profile_name)
+      SELECT project_id, wa_id, profile_name FROM wanted w
+      WHERE NOT EXISTS (SELECT 1 FROM contacts c WHERE c.project_id = w.project_id AND c.wa_id = w.wa_id)
+      ORDER BY project_id, wa_id
+      ON CONFLICT (project_id, wa_id) WHERE wa_id IS NOT NULL DO NOTHING
+      RETURNING *, true AS inserted)
+    SELECT * FROM inserted
+    UNION ALL
+    SELECT c.*, false FROM contacts c JOIN wanted w ON c.project_id = w.project_id AND c.wa_id = w.wa_id`);
+  const found = new Map(rows.map((r) => [key(r.project_id, r.wa_id), r]));
+  const upsert = [...distinct].flatMap(([k, w]) => {
+    const row = found.get(k);
+    return !row || (w.profile_name !== null && w.profile_name !== row.profile_name) ? [w] : [];
+  });
+  for (const row of await upsertContacts(tx, upsert)) found.set(key(row.project_id, row.wa_id), row);
+  return wanted.map((w) => found.get(key(w.projectId, w.waId))!);
+}
+
+interface ContactWanted {
+  project_id: string;
+  wa_id: string;
+  profile_name: string | null;
+}
+
+/** Creates or renames contacts by WhatsApp id, locking each row for the transaction. */
+async function upsertContacts(
+  tx: Queryable,
+  wanted: ContactWanted[],
+): Promise<(ContactRow & { inserted: boolean })[]> {
+  if (wanted.length === 0) return [];
+  return tx.query<ContactRow & { inserted: boolean }>(sql`
     INSERT INTO contacts (project_id, wa_id, profile_name)
     SELECT project_id, wa_id, profile_name
-    FROM ${recordset([...distinct.values()], sql`project_id uuid, wa_id text, profile_name text`)} AS w
+    FROM ${recordset(wanted, sql`project_id uuid, wa_id text, profile_name text`)} AS w
     ORDER BY project_id, wa_id
     ON CONFLICT (project_id, wa_id) WHERE wa_id IS NOT NULL DO UPDATE
       SET profile_name = COALESCE(EXCLUDED.profile_name, contacts.profile_name),
@@ -70,8 +106,6 @@ export async function findOrCreateContactsByWaId(
                             AND EXCLUDED.profile_name IS NOT NULL
                        THEN clock_timestamp() ELSE contacts.updated_at END
     RETURNING *, (xmax = 0) AS inserted`);
-  const found = new Map(rows.map((r) => [key(r.project_id, r.wa_id), r]));
-  return wanted.map((w) => found.get(key(w.projectId, w.waId))!);
 }
 
 /** The contact holding business-scoped user id `bsuid` in the project, locked for the transaction. */
@@ -156,11 +190,14 @@ export async function updateContactIdentity(
     identity.waId !== undefined && identity.waId !== contact.wa_id && (contact.wa_id === null || replaceWaId);
   const same = Object.entries(next).every(([k, v]) => contact[k as keyof typeof next] === v);
   if (same && !setWaId) return contact;
+  // Absent fields keep the row's current value, not `contact`'s: the caller may have read it
+  // without a lock, and another transaction may have written it since.
   const [row] = await tx.query<ContactRow>(sql`
     UPDATE contacts c SET
-      business_scoped_user_id = ${next.business_scoped_user_id},
-      parent_business_scoped_user_id = ${next.parent_business_scoped_user_id},
-      username = ${next.username}, profile_name = ${next.profile_name},
+      business_scoped_user_id = COALESCE(${identity.bsuid ?? null}, c.business_scoped_user_id),
+      parent_business_scoped_user_id = COALESCE(${identity.parentBsuid ?? null}, c.parent_business_scoped_user_id),
+      username = COALESCE(${identity.username ?? null}, c.username),
+      profile_name = COALESCE(${identity.profileName ?? null}, c.profile_name),
       wa_id = CASE WHEN (c.wa_id IS NULL OR ${replaceWaId}) AND NOT EXISTS (
           SELECT 1 FROM contacts o WHERE o.project_id = c.project_id AND o.wa_id = ${identity.waId ?? null})
         THEN ${identity.waId ?? null} ELSE c.wa_id END,
