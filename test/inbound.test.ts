@@ -7,28 +7,25 @@ import { simulateInbound, simulateWebhookValue } from "../src/sandbox/inbound.ts
 import { applyPendingStatuses } from "../src/whatsapp/ingest.ts";
 import { signMetaPayload } from "../src/whatsapp/webhook-signature.ts";
 import { startTestApp, type TestApp, type TestProject } from "./support/app.ts";
+import { type LoggedEvent, watchEvents } from "./support/event-log.ts";
 import { insertSandboxNumber } from "./support/fixtures.ts";
 
 let t: TestApp;
 let a: TestProject;
 let b: TestProject;
 let number: PhoneNumberRow;
+let events: (type: string) => Promise<LoggedEvent[]>;
 
 before(async () => {
   t = await startTestApp({ listen: true });
   a = await t.createProject("A");
   b = await t.createProject("B");
   number = await insertSandboxNumber(t, a.projectId);
+  events = await watchEvents(t, a.projectId, number.phone_number_id);
 });
 after(() => t.close());
 
 const get = (p: TestProject, url: string) => t.api(p, { method: "GET", url: `/platform/v1${url}` });
-// Event payloads are free-form JSON, checked field by field below.
-const events = (type: string) =>
-  // biome-ignore lint/suspicious/noExplicitAny: see above
-  t.ctx.db.query<{ payload: any }>(
-    sql`SELECT payload FROM events WHERE project_id = ${a.projectId} AND type = ${type} ORDER BY created_at`,
-  );
 
 describe("the Meta webhook receiver", () => {
   it("turns a sandbox inbound message into a contact, a conversation and a message, once", async () => {

@@ -18,15 +18,15 @@ const HEARTBEAT_MS = 25_000;
 const MAX_BUFFERED_BYTES = 1 << 20;
 
 /**
- * What a NOTIFY on either channel says: the events outbox's `EventNotice`, or an inbox-only
- * notice (`announceToInboxes`), which may name the stored message it is about.
+ * What a NOTIFY on either channel says: an event's `EventNotice`, or an inbox-only notice
+ * (`announceToInboxes`); either may name the stored message it is about.
  */
 interface Notice {
   id?: string;
   type?: string;
   project_id?: string;
   conversation_id?: string | null;
-  message_id?: string;
+  message_id?: string | null;
 }
 
 interface Subscriber {
@@ -142,12 +142,6 @@ export class InboxHub {
         sql`SELECT * FROM messages WHERE id = ${notice.message_id} AND project_id = ${notice.project_id}`,
       );
       return row ? presentMessage(row, messageMediaUrl(this.#ctx)) : null;
-    }
-    if (notice.type?.startsWith("whatsapp.message.") && isUuid(notice.id)) {
-      const [row] = await this.#ctx.db.query<{ message: unknown }>(
-        sql`SELECT payload->'message' AS message FROM events WHERE id = ${notice.id}`,
-      );
-      return row?.message ?? null;
     }
     return null;
   }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import sql from "sql-template-tag";
 import { startTestApp, type TestApp } from "../../test/support/app.ts";
@@ -13,38 +13,43 @@ before(async () => {
 after(() => t.close());
 
 describe("event outbox", () => {
-  it("records events and announces them only when the transaction commits", async () => {
+  it("fans events out to the webhooks that want them, announced only when the transaction commits", async () => {
     const { projectId } = await t.createProject();
+    await t.ctx.db.query(sql`
+      INSERT INTO webhooks (project_id, url, events, secret_key)
+      VALUES (${projectId}, 'https://example.com/hook', ARRAY['whatsapp.phone_number.created'], 'k')`);
     const heard: EventNotice[] = [];
     const unlisten = await t.ctx.db.listen(EVENTS_CHANNEL, (payload) => heard.push(JSON.parse(payload)));
     try {
       await assert.rejects(
         t.ctx.db.transaction(async (tx) => {
-          await publishEvents(tx, [{ type: "test.rolled_back", projectId, payload: { n: 1 } }]);
+          await publishEvents(tx, [{ type: "whatsapp.phone_number.created", projectId, payload: { n: 1 } }]);
           throw new Error("abort");
         }),
       );
+      const messageId = randomUUID();
       const notices = await t.ctx.db.transaction((tx) =>
         publishEvents(tx, [
-          { type: "test.one", projectId, payload: { list: [1, 2], text: "a" } },
-          { type: "test.two", projectId, payload: [{ nested: true }] },
+          { type: "whatsapp.phone_number.created", projectId, payload: { list: [1, 2], text: "a" } },
+          { type: "whatsapp.phone_number.deleted", projectId, messageId, payload: [{ nested: true }] },
         ]),
       );
       assert.equal(notices.length, 2);
       const deadline = Date.now() + 5_000;
       while (heard.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       assert.deepEqual(
-        heard.map((n) => n.type),
-        ["test.one", "test.two"],
+        heard.map((n) => [n.type, n.message_id]),
+        [
+          ["whatsapp.phone_number.created", null],
+          ["whatsapp.phone_number.deleted", messageId],
+        ],
       );
-      assert.deepEqual(heard[0], notices[0]);
-      assert.equal(heard[0]!.dispatch, false, "no webhook wants test events: the dispatcher stays asleep");
-      const rows = await t.ctx.db.query<{ type: string; payload: unknown }>(
-        sql`SELECT type, payload FROM events WHERE project_id = ${projectId} ORDER BY created_at`,
+      assert.deepEqual(heard, notices);
+      const deliveries = await t.ctx.db.query<{ event: string; payload: unknown }>(
+        sql`SELECT event, payload FROM webhook_deliveries WHERE project_id = ${projectId}`,
       );
-      assert.deepEqual(rows, [
-        { type: "test.one", payload: { list: [1, 2], text: "a" } },
-        { type: "test.two", payload: [{ nested: true }] },
+      assert.deepEqual(deliveries, [
+        { event: "whatsapp.phone_number.created", payload: { list: [1, 2], text: "a" } },
       ]);
     } finally {
       await unlisten();

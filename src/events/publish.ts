@@ -25,6 +25,8 @@ export interface ParleyEvent {
   conversationId?: string | null;
   /** Set for an event meant for one webhook only (`whatsapp.conversation.inactive`). */
   webhookId?: string | null;
+  /** Parley's id of the stored message a message event is about (open inboxes show it). */
+  messageId?: string;
   payload: unknown;
 }
 
@@ -35,6 +37,8 @@ export interface EventNotice {
   type: string;
   phone_number_ref: string | null;
   conversation_id: string | null;
+  /** The stored message of a message event (null otherwise). */
+  message_id: string | null;
   /**
    * False when the event made no webhook delivery or buffered item, so the dispatcher need not
    * wake for it (absent means it should).
@@ -54,12 +58,14 @@ async function notify(tx: Queryable, channel: string, notices: object[]): Promis
 }
 
 /**
- * Records events in the outbox inside the caller's transaction, fans them out to the webhooks
- * that want them, queues Meta's webhook bodies for `meta` webhooks (`metaPayloads`), and
- * announces it all with NOTIFY, which PostgreSQL delivers only if that transaction commits:
- * nothing is announced for a change that rolls back, and nothing committed goes unrecorded.
- * One statement for all of it, because a round trip inside the transaction is what costs
- * (the ingest transaction holds every webhook of a burst until it commits).
+ * Fans events out inside the caller's transaction — one delivery row (the outbox) or buffered
+ * item per webhook that wants each —, queues Meta's webhook bodies for `meta` webhooks
+ * (`metaPayloads`), and announces it all with NOTIFY, which PostgreSQL delivers only if that
+ * transaction commits: nothing is announced for a change that rolls back, and nothing committed
+ * goes undelivered. An event no webhook wants is only announced (open inboxes read what changed
+ * from the tables themselves), not kept. One statement for all of it, because a round trip
+ * inside the transaction is what costs (the ingest transaction holds every webhook of a burst
+ * until it commits).
  */
 export async function publishEvents(
   tx: Queryable,
@@ -74,6 +80,7 @@ export async function publishEvents(
     phone_number_ref: e.phoneNumberRef ?? null,
     conversation_id: e.conversationId ?? null,
     webhook_id: e.webhookId ?? null,
+    message_id: e.messageId ?? null,
     payload: e.payload,
   }));
   // `X-Idempotency-Key` of a `meta` delivery is the SHA-256 of the body, so a receiver
@@ -101,23 +108,20 @@ export async function publishEvents(
   const buffered = sql`(w.buffer_enabled AND e.type = ANY(w.buffer_events) AND e.conversation_id IS NOT NULL)`;
   // `dispatch` and `buffered` tell the dispatcher whether to wake and whether to look at buffers.
   return tx.query<EventNotice>(sql`
-    WITH new_events AS (
-      INSERT INTO events (project_id, type, phone_number_ref, conversation_id, webhook_id, payload)
-      SELECT project_id, type, phone_number_ref, conversation_id, webhook_id, payload
-      FROM ${recordset(eventRows, sql`ord int, project_id uuid, type text, phone_number_ref uuid, conversation_id uuid, webhook_id uuid, payload jsonb`)} AS i
-      ORDER BY i.ord
-      RETURNING id, project_id, type, phone_number_ref, conversation_id, webhook_id, payload, created_at),
+    WITH new_events AS MATERIALIZED (
+      SELECT gen_random_uuid() AS id, i.*
+      FROM ${recordset(eventRows, sql`ord int, project_id uuid, type text, phone_number_ref uuid, conversation_id uuid, webhook_id uuid, message_id uuid, payload jsonb`)} AS i),
     deliveries AS (
       INSERT INTO webhook_deliveries (project_id, webhook_id, event, payload, phone_number_ref, conversation_id)
       SELECT e.project_id, w.id, e.type, e.payload, e.phone_number_ref, e.conversation_id
       ${matches} WHERE NOT ${buffered}
-      ORDER BY e.created_at, w.id
+      ORDER BY e.ord, w.id
       RETURNING 1),
     buffer_items AS (
       INSERT INTO webhook_buffer_items (project_id, webhook_id, event, payload, phone_number_ref, conversation_id)
       SELECT e.project_id, w.id, e.type, e.payload, e.phone_number_ref, e.conversation_id
       ${matches} WHERE ${buffered}
-      ORDER BY e.created_at, w.id
+      ORDER BY e.ord, w.id
       RETURNING 1),
     meta_deliveries AS (
       INSERT INTO webhook_deliveries (project_id, webhook_id, event, body, idempotency_key, phone_number_ref)
@@ -128,18 +132,21 @@ export async function publishEvents(
       ORDER BY p.ord
       RETURNING id, project_id, event, phone_number_ref, created_at),
     notices AS (
-      SELECT 0 AS part, e.created_at AS at, e.id, e.project_id, e.type, e.phone_number_ref,
-        e.conversation_id, EXISTS (SELECT 1 FROM deliveries) OR EXISTS (SELECT 1 FROM buffer_items) AS dispatch,
+      SELECT 0 AS part, e.ord::float8 AS at, e.id, e.project_id, e.type, e.phone_number_ref,
+        e.conversation_id, e.message_id,
+        EXISTS (SELECT 1 FROM deliveries) OR EXISTS (SELECT 1 FROM buffer_items) AS dispatch,
         EXISTS (SELECT 1 FROM buffer_items) AS buffered
       FROM new_events e
       UNION ALL
-      SELECT 1, d.created_at, d.id, d.project_id, d.event, d.phone_number_ref, NULL::uuid, true, false
+      SELECT 1, extract(epoch FROM d.created_at)::float8, d.id, d.project_id, d.event, d.phone_number_ref,
+        NULL::uuid, NULL::uuid, true, false
       FROM meta_deliveries d
       ORDER BY part, at)
-    SELECT n.id, n.project_id, n.type, n.phone_number_ref, n.conversation_id, n.dispatch, n.buffered
+    SELECT n.id, n.project_id, n.type, n.phone_number_ref, n.conversation_id, n.message_id, n.dispatch, n.buffered
     FROM notices n, LATERAL (SELECT pg_notify(${EVENTS_CHANNEL}, json_build_object(
       'id', n.id, 'project_id', n.project_id, 'type', n.type, 'phone_number_ref', n.phone_number_ref,
-      'conversation_id', n.conversation_id, 'dispatch', n.dispatch, 'buffered', n.buffered)::text)) AS announced`);
+      'conversation_id', n.conversation_id, 'message_id', n.message_id, 'dispatch', n.dispatch,
+      'buffered', n.buffered)::text)) AS announced`);
 }
 
 /** A change only open inboxes care about; `messageId` names the stored message it is about. */

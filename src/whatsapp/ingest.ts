@@ -357,6 +357,7 @@ async function storeInboundMessages(
       {
         ...base,
         type: "whatsapp.message.received",
+        messageId: row.id,
         payload: {
           message: presentMessage(row, messageMediaUrl(ctx)),
           conversation: presentConversation(current),
@@ -396,6 +397,7 @@ async function statusChanges(
       projectId: number.project_id,
       phoneNumberRef: number.id,
       conversationId: conversation.id,
+      messageId: message.id,
       payload: {
         message: presentMessage(message, messageMediaUrl(ctx)),
         conversation: presentConversation(conversation),

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import sql from "sql-template-tag";
 import { startTestApp, type TestApp, type TestProject } from "../../../test/support/app.ts";
+import { type LoggedEvent, watchEvents } from "../../../test/support/event-log.ts";
 import { insertSandboxNumber } from "../../../test/support/fixtures.ts";
 import { addUser } from "../users/service.ts";
 import { endIdleConversations } from "./idle.ts";
@@ -12,12 +13,14 @@ let b: TestProject;
 let conversationId: string;
 let ana: string;
 let bob: string;
+let events: (type: string) => Promise<LoggedEvent[]>;
 
 before(async () => {
   t = await startTestApp();
   a = await t.createProject("A");
   b = await t.createProject("B");
   const number = await insertSandboxNumber(t, a.projectId);
+  events = await watchEvents(t, a.projectId, number.phone_number_id);
   const [contact] = await t.ctx.db.query<{ id: string }>(
     sql`INSERT INTO contacts (project_id, wa_id) VALUES (${a.projectId}, '15550301000') RETURNING id`,
   );
@@ -139,11 +142,11 @@ describe("idle conversations", () => {
       sql`SELECT status FROM conversations WHERE id = ${conversationId}`,
     );
     assert.equal(row!.status, "ended");
-    const events = await t.ctx.db.query<{ payload: { reason: string } }>(
-      sql`SELECT payload FROM events WHERE conversation_id = ${conversationId} AND type = 'whatsapp.conversation.ended'`,
+    const ended = (await events("whatsapp.conversation.ended")).filter(
+      (e) => e.payload.conversation.id === conversationId,
     );
     assert.deepEqual(
-      events.map((e) => e.payload.reason),
+      ended.map((e) => e.payload.reason),
       ["inactivity"],
     );
   });

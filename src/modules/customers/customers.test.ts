@@ -2,11 +2,13 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import sql from "sql-template-tag";
 import { startTestApp, type TestApp, type TestProject } from "../../../test/support/app.ts";
+import { type LoggedEvent, watchEvents } from "../../../test/support/event-log.ts";
 import { insertSandboxNumber } from "../../../test/support/fixtures.ts";
 
 let t: TestApp;
 let a: TestProject;
 let b: TestProject;
+let eventsOfA: (type: string) => Promise<LoggedEvent[]>;
 
 const url = (id = "") => `/platform/v1/customers${id ? `/${id}` : ""}`;
 const create = (p: TestProject, customer: unknown) =>
@@ -26,6 +28,7 @@ const createOk = async (p: TestProject, customer: unknown) => {
 before(async () => {
   t = await startTestApp();
   a = await t.createProject("A");
+  eventsOfA = await watchEvents(t, a.projectId);
   b = await t.createProject("B");
 });
 after(() => t.close());
@@ -179,9 +182,7 @@ describe("customers", () => {
       const e = await t.api(a, { method: "GET", url: `/platform/v1/inbox_embeds/${id}` });
       assert.equal(e.json().data.status, "revoked");
     }
-    const events = await t.ctx.db.query<{ type: string; payload: { phone_number_id: string } }>(
-      sql`SELECT type, payload FROM events WHERE project_id = ${a.projectId} AND type = 'whatsapp.phone_number.deleted'`,
-    );
+    const events = await eventsOfA("whatsapp.phone_number.deleted");
     assert.deepEqual(
       events.map((e) => e.payload.phone_number_id),
       [number.phone_number_id],

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import sql from "sql-template-tag";
 import { startTestApp, type TestApp, type TestProject } from "../../../test/support/app.ts";
+import { type LoggedEvent, watchEvents } from "../../../test/support/event-log.ts";
 import { insertSandboxNumber, metaId } from "../../../test/support/fixtures.ts";
 import { until } from "../../../test/support/poll.ts";
 import { findLivePhoneNumberByMetaId, lookUpLivePhoneNumber } from "./store.ts";
@@ -13,6 +14,7 @@ let t: TestApp;
 let a: TestProject;
 let b: TestProject;
 let customerA: string;
+let eventsOfA: () => Promise<LoggedEvent[]>;
 let customerB: string;
 
 async function insertCustomer(projectId: string, name: string): Promise<string> {
@@ -52,6 +54,7 @@ before(async () => {
   a = await t.createProject("A");
   b = await t.createProject("B");
   customerA = await insertCustomer(a.projectId, "Acme");
+  eventsOfA = await watchEvents(t, a.projectId);
   customerB = await insertCustomer(b.projectId, "Globex");
 });
 after(() => t.close());
@@ -94,9 +97,8 @@ describe("connect phone number", () => {
     assert.equal(t.ctx.cipher.decrypt(row.access_token_encrypted!), "sandbox-long-lived-token");
     assert.equal(t.ctx.cipher.decrypt(row.webhook_verify_token_encrypted!), "verify-me");
 
-    const [event] = await t.ctx.db.query<{ type: string; payload: Record<string, unknown> }>(
-      sql`SELECT type, payload FROM events WHERE phone_number_ref = ${row.id}`,
-    );
+    const [event, ...more] = (await eventsOfA()).filter((e) => e.phone_number_ref === row.id);
+    assert.equal(more.length, 0);
     assert.equal(event!.type, "whatsapp.phone_number.created");
     assert.deepEqual(event!.payload, {
       phone_number_id: input.phone_number_id,
@@ -193,11 +195,13 @@ describe("connect phone number", () => {
 
 describe("list, get, update, delete", () => {
   let listProject: TestProject;
+  let listEvents: () => Promise<LoggedEvent[]>;
   let customer: string;
   const ids: string[] = [];
 
   before(async () => {
     listProject = await t.createProject("Lists");
+    listEvents = await watchEvents(t, listProject.projectId);
     customer = await insertCustomer(listProject.projectId, "Lister");
     const other = await insertCustomer(listProject.projectId, "Other");
     for (const [name, customerId] of [
@@ -341,9 +345,7 @@ describe("list, get, update, delete", () => {
         .statusCode,
       404,
     );
-    const types = await t.ctx.db.query<{ type: string }>(
-      sql`SELECT type FROM events WHERE phone_number_ref = ${row.id} ORDER BY created_at`,
-    );
+    const types = (await listEvents()).filter((e) => e.phone_number_ref === row.id);
     assert.deepEqual(
       types.map((e) => e.type),
       ["whatsapp.phone_number.created", "whatsapp.phone_number.deleted"],
