@@ -22,7 +22,6 @@ const MAX_BUFFERED_BYTES = 1 << 20;
  * (`announceToInboxes`); either may name the stored message it is about.
  */
 interface Notice {
-  id?: string;
   type?: string;
   project_id?: string;
   conversation_id?: string | null;
