@@ -27,7 +27,7 @@ import { phoneNumberRoutes } from "./modules/phone-numbers/routes.ts";
 import { providerModelRoutes } from "./modules/provider-models/routes.ts";
 import { setupLinkRoutes } from "./modules/setup-links/routes.ts";
 import { userRoutes } from "./modules/users/routes.ts";
-import { webhookRoutes } from "./modules/webhooks/routes.ts";
+import { registerDeliveryRetentionJob, webhookRoutes } from "./modules/webhooks/routes.ts";
 import { displayNameControlRoutes } from "./sandbox/display-names.ts";
 import { sandboxRoutes } from "./sandbox/routes.ts";
 import { setupRoutes } from "./setup/routes.ts";
@@ -91,6 +91,7 @@ export async function buildApp(ctx: AppContext): Promise<Server> {
   });
   metaProxyRoutes(app, ctx, apiLogs);
   registerApiLogRetentionJob(app, ctx);
+  registerDeliveryRetentionJob(app, ctx);
   registerBroadcastEngine(app, ctx);
 
   if (ctx.config.sandboxEnabled) {

@@ -62,6 +62,8 @@ export interface Config {
   mediaFetchTimeoutSeconds: number;
   /** Days an API request log row (`/api_logs`) is kept. */
   apiLogRetentionDays: number;
+  /** Days a finished webhook delivery (`/webhook_deliveries`) is kept; pending ones stay. */
+  webhookDeliveryRetentionDays: number;
 }
 
 export interface MetaConfig {
@@ -274,5 +276,6 @@ export function loadConfig(env: Env = process.env): Config {
     mediaUrlTtlSeconds: readPositiveInteger(env, "PARLEY_MEDIA_URL_TTL_SECONDS", 3600),
     mediaFetchTimeoutSeconds: readPositiveInteger(env, "PARLEY_MEDIA_FETCH_TIMEOUT_SECONDS", 120),
     apiLogRetentionDays: readPositiveInteger(env, "PARLEY_API_LOG_RETENTION_DAYS", 30),
+    webhookDeliveryRetentionDays: readPositiveInteger(env, "PARLEY_WEBHOOK_DELIVERY_RETENTION_DAYS", 30),
   };
 }

@@ -395,6 +395,44 @@ describe("contacts API", () => {
     assert.equal((await get(a, `/whatsapp/contacts/${contact.id}`)).statusCode, 404);
   });
 
+  it("erases a contact's webhook deliveries with it, and nobody else's", async () => {
+    const [erased, kept] = ["15550109001", "15550109002"];
+    for (const from of [erased, kept]) {
+      await simulateInbound(t.ctx, {
+        phoneNumberId: number.phone_number_id,
+        from,
+        message: { type: "text", text: { body: `secret of ${from}` } },
+      });
+      await simulateWebhookValue(t.ctx, {
+        phoneNumberId: number.phone_number_id,
+        value: {
+          user_preferences: [
+            {
+              wa_id: from,
+              category: "marketing_messages",
+              value: "stop",
+              timestamp: String(Math.floor(Date.now() / 1000)),
+            },
+          ],
+        },
+      });
+    }
+    const mentions = async (waId: string) =>
+      (
+        await t.ctx.db.query<{ n: number }>(
+          sql`SELECT count(*)::int AS n FROM webhook_deliveries WHERE project_id = ${a.projectId}
+              AND strpos(payload::text, ${waId}) > 0`,
+        )
+      )[0]!.n;
+    // Received, conversation created, preference changed.
+    assert.equal(await mentions(erased), 3);
+    assert.equal(await mentions(kept), 3);
+    const response = await t.api(a, { method: "DELETE", url: `/platform/v1/whatsapp/contacts/${erased}` });
+    assert.equal(response.statusCode, 204, response.body);
+    assert.equal(await mentions(erased), 0);
+    assert.equal(await mentions(kept), 3);
+  });
+
   it("lists with cursor paging by default and legacy offset paging on request, within Kapso's limits", async () => {
     const cursor = await get(a, "/whatsapp/contacts?limit=1");
     assert.ok(cursor.json().paging);

@@ -1,6 +1,7 @@
 import type { AppContext } from "../../context.ts";
 import { CursorList, errorResponses } from "../../http/schemas.ts";
 import type { Server } from "../../http/types.ts";
+import { registerRecurringJob } from "../../jobs/recurring.ts";
 import { ExternalApiLog, ListApiLogsQuery } from "./schemas.ts";
 import * as service from "./service.ts";
 
@@ -25,12 +26,5 @@ export function apiLogRoutes(app: Server, ctx: AppContext): void {
 
 /** Purges old request-log rows every hour (pg-boss cron: one firing across all processes). */
 export function registerApiLogRetentionJob(app: Server, ctx: AppContext): void {
-  app.addHook("onReady", async () => {
-    await ctx.jobs.createQueue(service.PURGE_API_LOGS_QUEUE);
-    await ctx.jobs.schedule(service.PURGE_API_LOGS_QUEUE, "23 * * * *");
-    await ctx.jobs.work(service.PURGE_API_LOGS_QUEUE, async () => {
-      await service.purgeApiLogs(ctx);
-    });
-  });
-  app.addHook("onClose", async () => ctx.jobs.offWork(service.PURGE_API_LOGS_QUEUE));
+  registerRecurringJob(app, ctx, service.PURGE_API_LOGS_QUEUE, "23 * * * *", () => service.purgeApiLogs(ctx));
 }

@@ -1,11 +1,11 @@
 import sql from "sql-template-tag";
 import type { AppContext } from "../../context.ts";
+import { purgeInBatches } from "../../db/purge.ts";
 import { cursorPage, cursorQuery, whereAll } from "../../http/pagination.ts";
 import type { ApiLog, ListApiLogsFilters } from "./schemas.ts";
 
 export const PURGE_API_LOGS_QUEUE = "purge-api-logs";
 const PERIOD_HOURS = { "24h": 24, "7d": 168, "30d": 720 } as const;
-const PURGE_BATCH = 5_000;
 
 /** The project's request log, newest first, with the §6 filters and cursor paging. */
 export async function listApiLogs(ctx: AppContext, projectId: string, q: ListApiLogsFilters) {
@@ -31,16 +31,14 @@ export async function listApiLogs(ctx: AppContext, projectId: string, q: ListApi
 }
 
 /** Deletes log rows older than `PARLEY_API_LOG_RETENTION_DAYS`, in batches. Returns how many. */
-export async function purgeApiLogs(ctx: AppContext): Promise<number> {
-  let purged = 0;
-  for (;;) {
-    const rows = await ctx.db.query<{ id: string }>(sql`
+export function purgeApiLogs(ctx: AppContext): Promise<number> {
+  return purgeInBatches(
+    ctx.db,
+    (limit) => sql`
       DELETE FROM api_logs WHERE id IN (
         SELECT id FROM api_logs
         WHERE created_at < clock_timestamp() - make_interval(days => ${ctx.config.apiLogRetentionDays})
-        LIMIT ${PURGE_BATCH})
-      RETURNING id`);
-    purged += rows.length;
-    if (rows.length < PURGE_BATCH) return purged;
-  }
+        LIMIT ${limit})
+      RETURNING id`,
+  );
 }

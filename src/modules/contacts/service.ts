@@ -128,13 +128,25 @@ export async function updateContact(
 }
 
 /**
- * Erases the contact with its conversations and messages (foreign keys cascade). Done at once
- * in one transaction; the 204 therefore means the data is already gone.
+ * Erases the contact with its conversations and messages (foreign keys cascade), and the
+ * webhook deliveries and buffered events that carry them or the contact's details, delivered
+ * or not. Done at once in one transaction; the 204 therefore means the data is already gone.
  */
 export async function eraseContact(ctx: AppContext, projectId: string, identifier: string) {
   if (/^\+?[\d\s()-]+$/.test(identifier)) normalizeWaId("identifier", identifier);
   const existing = await requireContact(ctx, projectId, identifier);
-  await ctx.db.query(sql`DELETE FROM contacts WHERE project_id = ${projectId} AND id = ${existing.id}`);
+  await ctx.db.transaction(async (tx) => {
+    await tx.query(sql`
+      WITH erased_conversations AS (
+        SELECT id FROM conversations WHERE project_id = ${projectId} AND contact_id = ${existing.id}),
+      deliveries AS (
+        DELETE FROM webhook_deliveries
+        WHERE project_id = ${projectId} AND (conversation_id IN (SELECT id FROM erased_conversations)
+          OR payload->'contact'->>'id' = ${existing.id}::text))
+      DELETE FROM webhook_buffer_items
+      WHERE project_id = ${projectId} AND conversation_id IN (SELECT id FROM erased_conversations)`);
+    await tx.query(sql`DELETE FROM contacts WHERE project_id = ${projectId} AND id = ${existing.id}`);
+  });
 }
 
 interface PreferenceRow {

@@ -2,6 +2,7 @@ import sql from "sql-template-tag";
 import type { AppContext } from "../../context.ts";
 import { publishEvents } from "../../events/publish.ts";
 import type { Server } from "../../http/types.ts";
+import { registerRecurringJob } from "../../jobs/recurring.ts";
 import { presentConversation } from "./presenter.ts";
 import { findConversation } from "./store.ts";
 
@@ -50,12 +51,7 @@ export async function endIdleConversations(ctx: AppContext): Promise<number> {
 
 /** Runs `endIdleConversations` every five minutes on pg-boss's durable schedule. */
 export function registerIdleConversationJob(app: Server, ctx: AppContext): void {
-  app.addHook("onReady", async () => {
-    await ctx.jobs.createQueue(END_IDLE_CONVERSATIONS_QUEUE);
-    await ctx.jobs.schedule(END_IDLE_CONVERSATIONS_QUEUE, "*/5 * * * *");
-    await ctx.jobs.work(END_IDLE_CONVERSATIONS_QUEUE, async () => {
-      await endIdleConversations(ctx);
-    });
-  });
-  app.addHook("onClose", async () => ctx.jobs.offWork(END_IDLE_CONVERSATIONS_QUEUE));
+  registerRecurringJob(app, ctx, END_IDLE_CONVERSATIONS_QUEUE, "*/5 * * * *", () =>
+    endIdleConversations(ctx),
+  );
 }

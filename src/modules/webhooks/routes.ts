@@ -4,6 +4,7 @@ import { envelope } from "../../http/envelope.ts";
 import { offsetParams, sendOffsetPage } from "../../http/pagination.ts";
 import { CursorList, Envelope, errorResponses, OffsetList } from "../../http/schemas.ts";
 import type { Server } from "../../http/types.ts";
+import { registerRecurringJob } from "../../jobs/recurring.ts";
 import {
   CreateWebhookBody,
   DeliveryParams,
@@ -225,5 +226,12 @@ export function webhookRoutes(app: Server, ctx: AppContext): void {
         .send(
           envelope(await service.redeliverDelivery(ctx, request.auth.projectId, request.params.delivery_id)),
         ),
+  );
+}
+
+/** Purges old finished webhook deliveries every hour (pg-boss cron: one firing across all processes). */
+export function registerDeliveryRetentionJob(app: Server, ctx: AppContext): void {
+  registerRecurringJob(app, ctx, service.PURGE_WEBHOOK_DELIVERIES_QUEUE, "41 * * * *", () =>
+    service.purgeWebhookDeliveries(ctx),
   );
 }

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import sql, { type Sql } from "sql-template-tag";
 import type { Static } from "typebox";
 import type { AppContext } from "../../context.ts";
+import { purgeInBatches } from "../../db/purge.ts";
 import { json } from "../../db/sql.ts";
 import { EVENTS_CHANNEL } from "../../events/publish.ts";
 import { invalid, notFound } from "../../http/errors.ts";
@@ -480,6 +481,27 @@ export async function redeliverDelivery(ctx: AppContext, projectId: string, id: 
     WHERE id = ${id} AND (locked_until IS NULL OR locked_until < clock_timestamp())`);
   await ctx.db.query(sql`SELECT pg_notify(${EVENTS_CHANNEL}, '{}')`);
   return requireDelivery(ctx, projectId, id);
+}
+
+export const PURGE_WEBHOOK_DELIVERIES_QUEUE = "purge-webhook-deliveries";
+
+/**
+ * Deletes finished deliveries (delivered or failed for good) created — and, when redelivered,
+ * redelivered — more than `PARLEY_WEBHOOK_DELIVERY_RETENTION_DAYS` ago, in batches. Pending
+ * ones stay, however old (a paused webhook's held deliveries). Returns how many went.
+ */
+export function purgeWebhookDeliveries(ctx: AppContext): Promise<number> {
+  const cutoff = sql`clock_timestamp() - make_interval(days => ${ctx.config.webhookDeliveryRetentionDays})`;
+  return purgeInBatches(
+    ctx.db,
+    (limit) => sql`
+      DELETE FROM webhook_deliveries WHERE id IN (
+        SELECT id FROM webhook_deliveries
+        WHERE status <> 'pending' AND created_at < ${cutoff}
+          AND (redelivered_at IS NULL OR redelivered_at < ${cutoff})
+        LIMIT ${limit})
+      RETURNING id`,
+  );
 }
 
 export async function listDeliveries(ctx: AppContext, projectId: string, q: ListDeliveriesFilters) {
